@@ -1,0 +1,50 @@
+/** The parsed, validated, frozen configuration. Built once by loadConfig(env); nothing else reads the environment. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type SessionStoreKind = 'sqlite' | 'redis' | 'memory';
+
+export interface Config {
+  /** Listener (PORT / HOST). */
+  readonly port: number;
+  readonly host: string;
+  /** PUBLIC_BASE_URL as an origin without a trailing slash, e.g. https://app.example.com */
+  readonly publicOrigin: string;
+  /** True when PUBLIC_BASE_URL is https: cookies get Secure and the __Host-Http- prefix. */
+  readonly secureCookies: boolean;
+  readonly genesys: {
+    /** The region domain, e.g. mypurecloud.com (from GENESYS_REGION, SDK key or domain). */
+    readonly region: string;
+    /** https://api.{domain}, or GENESYS_API_BASE_URL; no trailing slash. */
+    readonly apiBaseUrl: string;
+    /** https://login.{domain}, or GENESYS_LOGIN_BASE_URL; no trailing slash. */
+    readonly loginBaseUrl: string;
+  };
+  readonly oauth: {
+    readonly clientId: string;
+    /** Confidential client when set; otherwise the PKCE-only public flow. */
+    readonly clientSecret: string | undefined;
+    /** PUBLIC_BASE_URL + /auth/callback */
+    readonly redirectUri: string;
+  };
+  readonly session: {
+    /** SESSION_SECRET list: the first signs, all verify. */
+    readonly secrets: readonly string[];
+    readonly store: SessionStoreKind;
+    readonly sqlitePath: string;
+    readonly redisUrl: string | undefined;
+    readonly idleTimeoutSeconds: number;
+    readonly absoluteTimeoutSeconds: number;
+    readonly cookieSameSite: 'strict' | 'lax';
+    /** __Host-Http-session over https (RFC 10017 BFF cookie), bff.sid over plain http. */
+    readonly cookieName: string;
+  };
+  /** 32-byte AES-256-GCM keys: the first encrypts, all decrypt. Derived from the secrets when TOKEN_ENCRYPTION_KEY is unset. */
+  readonly tokenEncryptionKeys: readonly Buffer[];
+  readonly upstreamTimeoutMs: number;
+  /** Express 'trust proxy' value. */
+  readonly trustProxy: boolean | number | string;
+  readonly logLevel: LogLevel;
+  readonly adminEnabled: boolean;
+  readonly metricsPort: number | undefined;
+  readonly staticDir: string | undefined;
+  readonly idpLogout: boolean;
+}
