@@ -1,0 +1,197 @@
+import type { SessionData } from 'express-session';
+import {
+  BffSessionStore,
+  StoreUnavailableError,
+  deserializeSession,
+  serializeSession,
+  sessionUserId,
+} from './session-store';
+import type { BffSessionStoreOptions } from './session-store';
+
+/** Options of the in-memory store (the shared store options). */
+export type MemorySessionStoreOptions = BffSessionStoreOptions;
+
+interface Entry {
+  // Kept as JSON so neither the caller of set nor the caller of get can mutate stored state.
+  readonly json: string;
+  readonly expiresAt: number;
+  readonly userId: string | null;
+}
+
+/** A single-process session store on a Map, for tests and SESSION_STORE=memory. */
+export class MemorySessionStore extends BffSessionStore {
+  private readonly sessions = new Map<string, Entry>();
+  // The user index is updated in the same synchronous step as `sessions`, so they never drift.
+  private readonly sidsByUser = new Map<string, Set<string>>();
+  private readonly claims = new Map<string, number>();
+  private closed = false;
+
+  constructor(options: MemorySessionStoreOptions = {}) {
+    super(options);
+    this.startSweeping(options.sweepIntervalMs);
+  }
+
+  async getSession(sid: string): Promise<SessionData | null> {
+    this.assertOpen();
+    const entry = this.liveEntry(sid, this.clock());
+    if (!entry) return null;
+    const sess = deserializeSession(entry.json);
+    if (!sess) this.remove(sid);
+    return sess;
+  }
+
+  async setSession(sid: string, sess: SessionData): Promise<void> {
+    this.assertOpen();
+    const entry: Entry = {
+      json: serializeSession(sess),
+      expiresAt: this.expiresAtOf(sess),
+      userId: sessionUserId(sess),
+    };
+    this.remove(sid);
+    this.sessions.set(sid, entry);
+    if (entry.userId !== null) {
+      let sids = this.sidsByUser.get(entry.userId);
+      if (!sids) {
+        sids = new Set();
+        this.sidsByUser.set(entry.userId, sids);
+      }
+      sids.add(sid);
+    }
+  }
+
+  async destroySession(sid: string): Promise<void> {
+    this.assertOpen();
+    this.remove(sid);
+  }
+
+  async touchSession(sid: string, sess: SessionData): Promise<void> {
+    this.assertOpen();
+    const entry = this.liveEntry(sid, this.clock());
+    if (!entry) return;
+    this.sessions.set(sid, { ...entry, expiresAt: this.expiresAtOf(sess) });
+  }
+
+  async allSessions(): Promise<Record<string, SessionData>> {
+    this.assertOpen();
+    const now = this.clock();
+    const result: Record<string, SessionData> = {};
+    for (const sid of [...this.sessions.keys()]) {
+      const entry = this.liveEntry(sid, now);
+      const sess = entry && deserializeSession(entry.json);
+      if (sess) result[sid] = sess;
+    }
+    return result;
+  }
+
+  async countSessions(): Promise<number> {
+    this.assertOpen();
+    const now = this.clock();
+    let count = 0;
+    for (const entry of this.sessions.values()) if (entry.expiresAt > now) count += 1;
+    return count;
+  }
+
+  async clearSessions(): Promise<void> {
+    this.assertOpen();
+    this.sessions.clear();
+    this.sidsByUser.clear();
+  }
+
+  async sessionIdsOfUser(userId: string): Promise<string[]> {
+    this.assertOpen();
+    const now = this.clock();
+    const sids = [...(this.sidsByUser.get(userId) ?? [])];
+    return sids.filter((sid) => this.liveEntry(sid, now) !== undefined);
+  }
+
+  async destroyUser(userId: string): Promise<number> {
+    this.assertOpen();
+    const now = this.clock();
+    let destroyed = 0;
+    for (const sid of [...(this.sidsByUser.get(userId) ?? [])]) {
+      const entry = this.sessions.get(sid);
+      if (entry && entry.expiresAt > now) destroyed += 1;
+      this.remove(sid);
+    }
+    return destroyed;
+  }
+
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const now = this.clock();
+    const until = this.claims.get(key);
+    if (until !== undefined && until > now) return false;
+    this.claims.set(key, now + ttlMs);
+    return true;
+  }
+
+  async sweep(): Promise<number> {
+    this.assertOpen();
+    const now = this.clock();
+    let removed = 0;
+    for (const [sid, entry] of [...this.sessions]) {
+      if (entry.expiresAt <= now) {
+        this.remove(sid);
+        removed += 1;
+      }
+    }
+    for (const [key, until] of [...this.claims]) {
+      if (until <= now) {
+        this.claims.delete(key);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopSweeping();
+    this.sessions.clear();
+    this.sidsByUser.clear();
+    this.claims.clear();
+  }
+
+  // The entry when it is live; an expired one is deleted on the way (lazy expiry).
+  private liveEntry(sid: string, now: number): Entry | undefined {
+    const entry = this.sessions.get(sid);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now) {
+      this.remove(sid);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private remove(sid: string): void {
+    const entry = this.sessions.get(sid);
+    if (!entry) return;
+    this.sessions.delete(sid);
+    if (entry.userId === null) return;
+    const sids = this.sidsByUser.get(entry.userId);
+    if (!sids) return;
+    sids.delete(sid);
+    // Empty sets go too, or every user who ever logged in would stay in the index.
+    if (sids.size === 0) this.sidsByUser.delete(entry.userId);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError('session store is closed');
+  }
+
+  /** Entries held, expired ones included, for tests that check nothing grows without bound. */
+  rawSize(): { sessions: number; indexedUsers: number; indexedSessions: number; claims: number } {
+    let indexedSessions = 0;
+    for (const sids of this.sidsByUser.values()) indexedSessions += sids.size;
+    return {
+      sessions: this.sessions.size,
+      indexedUsers: this.sidsByUser.size,
+      indexedSessions,
+      claims: this.claims.size,
+    };
+  }
+}

@@ -1,0 +1,411 @@
+import express from 'express';
+import session from 'express-session';
+import type { SessionData } from 'express-session';
+import request from 'supertest';
+import { StoreUnavailableError } from '../../server/session-store';
+import type { BffSessionStore } from '../../server/session-store';
+
+/** What the contract passes to a store factory. */
+export interface ContractStoreOptions {
+  clock: () => number;
+  defaultTtlMs: number;
+  /** 0 unless a test exercises the timer: the contract sweeps by hand. */
+  sweepIntervalMs: number;
+  absoluteTimeoutMs?: number;
+}
+
+/** How a store implementation plugs into the contract suite. */
+export interface SessionStoreContractHarness {
+  /** A fresh, empty store. */
+  create(options: ContractStoreOptions): BffSessionStore | Promise<BffSessionStore>;
+  /** Entries the store holds, expired and index entries included, to prove nothing leaks. */
+  rawSize(store: BffSessionStore): number | Promise<number>;
+  /** Runs after each test, once every store made by the test is closed. */
+  cleanup?(): void | Promise<void>;
+}
+
+const DEFAULT_TTL_MS = 60_000;
+
+/** A session as express-session would hand it to the store, expiring `ttlMs` after `now`. */
+export function sessionFor(
+  now: number,
+  options: { userId?: string; ttlMs?: number | null; tokens?: string; createdAt?: number } = {},
+): SessionData {
+  // The real Cookie class, so the stores see what express-session passes (a Date, toJSON).
+  const cookie = new session.Cookie();
+  cookie.sameSite = 'strict';
+  if (options.ttlMs !== null) cookie.expires = new Date(now + (options.ttlMs ?? 30_000));
+  const sess: SessionData = { cookie };
+  if (options.userId !== undefined)
+    sess.user = { id: options.userId, name: `User ${options.userId}` };
+  if (options.tokens !== undefined) sess.tokens = options.tokens;
+  if (options.createdAt !== undefined) sess.createdAt = options.createdAt;
+  return sess;
+}
+
+/** The behaviour every BffSessionStore must have (memory, SQLite, and later Redis). */
+export function describeSessionStoreContract(
+  name: string,
+  harness: SessionStoreContractHarness,
+): void {
+  describe(`${name}: session store contract`, () => {
+    let now: number;
+    const clock = (): number => now;
+    const opened: BffSessionStore[] = [];
+
+    async function open(overrides: Partial<ContractStoreOptions> = {}): Promise<BffSessionStore> {
+      const store = await harness.create({
+        clock,
+        defaultTtlMs: DEFAULT_TTL_MS,
+        sweepIntervalMs: 0,
+        ...overrides,
+      });
+      opened.push(store);
+      return store;
+    }
+
+    let store: BffSessionStore;
+
+    beforeEach(async () => {
+      // Real time, so cookies that express-session itself creates agree with the store's clock.
+      now = Date.now();
+      store = await open();
+    });
+
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+      await harness.cleanup?.();
+    });
+
+    describe('get / set / destroy', () => {
+      it('returns null for a session it never saw', async () => {
+        expect(await store.getSession('nope')).toBeNull();
+      });
+
+      it('returns what was set, as JSON data', async () => {
+        const sess = sessionFor(now, { userId: 'u1', tokens: 'v1.sealed', createdAt: now });
+        await store.setSession('s1', sess);
+        const got = await store.getSession('s1');
+        expect(got).toEqual(JSON.parse(JSON.stringify(sess)));
+        expect(got?.user).toEqual({ id: 'u1', name: 'User u1' });
+        expect(got?.cookie.expires).toBe(new Date(now + 30_000).toISOString());
+      });
+
+      it('keeps stored state away from callers: mutating what went in or came out changes nothing', async () => {
+        const sess = sessionFor(now, { userId: 'u1' });
+        await store.setSession('s1', sess);
+        sess.user = { id: 'attacker', name: 'x' };
+        const got = await store.getSession('s1');
+        if (!got?.user) throw new Error('expected a session with a user');
+        got.user.id = 'attacker';
+        expect((await store.getSession('s1'))?.user?.id).toBe('u1');
+      });
+
+      it('overwrites on set', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'u1', tokens: 'old' }));
+        await store.setSession('s1', sessionFor(now, { userId: 'u1', tokens: 'new' }));
+        expect((await store.getSession('s1'))?.tokens).toBe('new');
+        expect(await store.countSessions()).toBe(1);
+      });
+
+      it('destroys a session, and destroying a missing one is not an error', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'u1' }));
+        await store.destroySession('s1');
+        await store.destroySession('s1');
+        expect(await store.getSession('s1')).toBeNull();
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+
+      it('lists, counts and clears live sessions', async () => {
+        await store.setSession('a', sessionFor(now, { userId: 'u1' }));
+        await store.setSession('b', sessionFor(now, { userId: 'u2' }));
+        await store.setSession('old', sessionFor(now, { userId: 'u3', ttlMs: 10 }));
+        now += 20;
+        expect(Object.keys(await store.allSessions()).sort()).toEqual(['a', 'b']);
+        expect(await store.countSessions()).toBe(2);
+        await store.clearSessions();
+        expect(await store.countSessions()).toBe(0);
+        expect(await store.sessionIdsOfUser('u1')).toEqual([]);
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+    });
+
+    describe('expiry', () => {
+      it('expires a session at its cookie expiry and removes it lazily', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'u1', ttlMs: 1000 }));
+        now += 999;
+        expect(await store.getSession('s1')).not.toBeNull();
+        now += 1;
+        expect(await store.getSession('s1')).toBeNull();
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+
+      it('uses the default ttl when the cookie has no expiry (browser-session cookie)', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'u1', ttlMs: null }));
+        now += DEFAULT_TTL_MS - 1;
+        expect(await store.getSession('s1')).not.toBeNull();
+        now += 1;
+        expect(await store.getSession('s1')).toBeNull();
+      });
+
+      it('accepts a cookie expiry given as a string (data that went through JSON)', async () => {
+        const sess = JSON.parse(JSON.stringify(sessionFor(now, { ttlMs: 500 }))) as SessionData;
+        await store.setSession('s1', sess);
+        now += 500;
+        expect(await store.getSession('s1')).toBeNull();
+      });
+
+      it('never keeps a session past createdAt + the absolute timeout, when one is set', async () => {
+        const capped = await open({ absoluteTimeoutMs: 10_000 });
+        await capped.setSession('s1', sessionFor(now, { createdAt: now - 9_000, ttlMs: 30_000 }));
+        now += 999;
+        expect(await capped.getSession('s1')).not.toBeNull();
+        now += 1;
+        expect(await capped.getSession('s1')).toBeNull();
+      });
+
+      it('touch moves the expiry without changing the stored data', async () => {
+        await store.setSession(
+          's1',
+          sessionFor(now, { userId: 'u1', tokens: 'kept', ttlMs: 1000 }),
+        );
+        const touched = sessionFor(now, { userId: 'u1', tokens: 'not-saved', ttlMs: 5000 });
+        await store.touchSession('s1', touched);
+        now += 4999;
+        expect((await store.getSession('s1'))?.tokens).toBe('kept');
+        now += 1;
+        expect(await store.getSession('s1')).toBeNull();
+      });
+
+      it('touch neither brings back an expired session nor creates a missing one', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'u1', ttlMs: 1000 }));
+        now += 1000;
+        await store.touchSession('s1', sessionFor(now, { userId: 'u1', ttlMs: 5000 }));
+        await store.touchSession('never', sessionFor(now, { userId: 'u1', ttlMs: 5000 }));
+        expect(await store.getSession('s1')).toBeNull();
+        expect(await store.getSession('never')).toBeNull();
+        expect(await store.sessionIdsOfUser('u1')).toEqual([]);
+      });
+
+      it('sweep removes expired sessions and counts them', async () => {
+        await store.setSession('short', sessionFor(now, { userId: 'u1', ttlMs: 100 }));
+        await store.setSession('long', sessionFor(now, { userId: 'u1', ttlMs: 10_000 }));
+        now += 100;
+        expect(await store.sweep()).toBe(1);
+        expect(await store.sessionIdsOfUser('u1')).toEqual(['long']);
+        expect(await store.sweep()).toBe(0);
+      });
+
+      it('sweeps on its own timer, and close() stops it', async () => {
+        const timed = await open({ sweepIntervalMs: 10 });
+        const sweep = jest.spyOn(timed, 'sweep');
+        await timed.setSession('s1', sessionFor(now, { userId: 'u1', ttlMs: 1 }));
+        now += 5;
+        await waitFor(() => sweep.mock.calls.length > 0);
+        expect(await harness.rawSize(timed)).toBe(0);
+        await timed.close();
+        sweep.mockClear();
+        await delay(50);
+        expect(sweep).not.toHaveBeenCalled();
+      });
+    });
+
+    describe('user index', () => {
+      it('lists the live sessions of a user', async () => {
+        await store.setSession('a1', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('a2', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('b1', sessionFor(now, { userId: 'bob' }));
+        await store.setSession('anon', sessionFor(now));
+        expect((await store.sessionIdsOfUser('alice')).sort()).toEqual(['a1', 'a2']);
+        expect(await store.sessionIdsOfUser('bob')).toEqual(['b1']);
+        expect(await store.sessionIdsOfUser('nobody')).toEqual([]);
+        expect(await store.sessionIdsOfUser('')).toEqual([]);
+      });
+
+      it('moves a session that is set again under another user', async () => {
+        await store.setSession('s1', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('s1', sessionFor(now, { userId: 'bob' }));
+        expect(await store.sessionIdsOfUser('alice')).toEqual([]);
+        expect(await store.sessionIdsOfUser('bob')).toEqual(['s1']);
+        await store.setSession('s1', sessionFor(now));
+        expect(await store.sessionIdsOfUser('bob')).toEqual([]);
+      });
+
+      it('drops a session from the index on destroy and on expiry', async () => {
+        await store.setSession('gone', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('expiring', sessionFor(now, { userId: 'alice', ttlMs: 100 }));
+        await store.setSession('live', sessionFor(now, { userId: 'alice', ttlMs: 10_000 }));
+        await store.destroySession('gone');
+        now += 100;
+        expect(await store.sessionIdsOfUser('alice')).toEqual(['live']);
+      });
+
+      it('leaves nothing behind when 1000 sessions expire and are swept', async () => {
+        for (let i = 0; i < 1000; i += 1) {
+          await store.setSession(
+            `s${i}`,
+            sessionFor(now, { userId: `user-${i % 100}`, ttlMs: 100 }),
+          );
+        }
+        expect(await store.sessionIdsOfUser('user-7')).toHaveLength(10);
+        now += 100;
+        expect(await store.sweep()).toBe(1000);
+        expect(await harness.rawSize(store)).toBe(0);
+        expect(await store.sessionIdsOfUser('user-7')).toEqual([]);
+      });
+    });
+
+    describe('destroyUser', () => {
+      it('destroys every session of the user and no one else’s', async () => {
+        for (const sid of ['a1', 'a2', 'a3']) {
+          await store.setSession(sid, sessionFor(now, { userId: 'alice' }));
+        }
+        await store.setSession('b1', sessionFor(now, { userId: 'bob' }));
+        expect(await store.destroyUser('alice')).toBe(3);
+        for (const sid of ['a1', 'a2', 'a3']) expect(await store.getSession(sid)).toBeNull();
+        expect(await store.sessionIdsOfUser('alice')).toEqual([]);
+        expect((await store.getSession('b1'))?.user?.id).toBe('bob');
+      });
+
+      it('resolves with 0 for a user without sessions', async () => {
+        expect(await store.destroyUser('nobody')).toBe(0);
+      });
+
+      it('counts only live sessions, and removes the expired ones too', async () => {
+        await store.setSession('old', sessionFor(now, { userId: 'alice', ttlMs: 10 }));
+        await store.setSession('live', sessionFor(now, { userId: 'alice', ttlMs: 10_000 }));
+        now += 10;
+        expect(await store.destroyUser('alice')).toBe(1);
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('loses nothing when 200 sets run at once', async () => {
+        await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            i % 2 === 0
+              ? store.setSession(`s${i}`, sessionFor(now, { userId: 'alice' }))
+              : new Promise<void>((resolve, reject) =>
+                  store.set(`s${i}`, sessionFor(now, { userId: 'alice' }), (err) =>
+                    err ? reject(err) : resolve(),
+                  ),
+                ),
+          ),
+        );
+        expect(await store.countSessions()).toBe(200);
+        expect(await store.sessionIdsOfUser('alice')).toHaveLength(200);
+        expect(await store.destroyUser('alice')).toBe(200);
+      });
+    });
+
+    describe('claimOnce', () => {
+      it('grants a key once while the claim lasts, then again after it expires', async () => {
+        expect(await store.claimOnce('login-state:abc', 1000)).toBe(true);
+        expect(await store.claimOnce('login-state:abc', 1000)).toBe(false);
+        expect(await store.claimOnce('login-state:other', 1000)).toBe(true);
+        now += 1000;
+        expect(await store.claimOnce('login-state:abc', 1000)).toBe(true);
+      });
+
+      it('is atomic under concurrent claims', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, () => store.claimOnce('login-state:race', 1000)),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('expired claims are swept', async () => {
+        await store.claimOnce('k', 100);
+        now += 100;
+        expect(await store.sweep()).toBe(1);
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+    });
+
+    describe('express-session callbacks', () => {
+      it('calls each callback exactly once, never synchronously', async () => {
+        const calls: string[] = [];
+        store.set('s1', sessionFor(now, { userId: 'u1' }), (err) =>
+          calls.push(`set:${String(err)}`),
+        );
+        store.get('s1', (err, sess) => calls.push(`get:${String(err)}:${sess?.user?.id}`));
+        store.touch('s1', sessionFor(now, { userId: 'u1' }), (err) =>
+          calls.push(`touch:${String(err)}`),
+        );
+        store.length((err, n) => calls.push(`length:${String(err)}:${n}`));
+        store.all((err, all) => calls.push(`all:${String(err)}:${Object.keys(all ?? {}).join()}`));
+        store.destroy('s1', (err) => calls.push(`destroy:${String(err)}`));
+        store.clear((err) => calls.push(`clear:${String(err)}`));
+        expect(calls).toEqual([]);
+        await delay(20);
+        expect(calls).toEqual([
+          'set:null',
+          'get:null:u1',
+          'touch:null',
+          'length:null:1',
+          'all:null:s1',
+          'destroy:null',
+          'clear:null',
+        ]);
+      });
+
+      it('reports failures as StoreUnavailableError (the app maps it to 503)', async () => {
+        await store.close();
+        const err = await new Promise((resolve) => store.get('s1', (e) => resolve(e)));
+        expect(err).toBeInstanceOf(StoreUnavailableError);
+        const setErr = await new Promise((resolve) =>
+          store.set('s1', sessionFor(now), (e) => resolve(e)),
+        );
+        expect(setErr).toBeInstanceOf(StoreUnavailableError);
+        await expect(store.getSession('s1')).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.destroyUser('u1')).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      });
+
+      it('pings while healthy', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('works as the store of express-session, and destroyUser logs the user out', async () => {
+        const app = express();
+        app.use(
+          session({
+            store,
+            secret: 'contract-test-secret-that-is-long-enough',
+            resave: false,
+            saveUninitialized: false,
+            rolling: true,
+            cookie: { maxAge: 60_000, httpOnly: true, sameSite: 'strict' },
+          }),
+        );
+        app.post('/login/:id', (req, res) => {
+          req.session.user = { id: req.params.id, name: 'Alice' };
+          res.sendStatus(204);
+        });
+        app.get('/me', (req, res) => {
+          res.json({ user: req.session.user ?? null });
+        });
+        const agent = request.agent(app);
+        await agent.post('/login/alice').expect(204);
+        await agent.get('/me').expect(200, { user: { id: 'alice', name: 'Alice' } });
+        const [sid] = await store.sessionIdsOfUser('alice');
+        expect(sid).toMatch(/\S{20,}/);
+        expect(await store.destroyUser('alice')).toBe(1);
+        await agent.get('/me').expect(200, { user: null });
+      });
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await delay(5);
+  }
+}
