@@ -13,6 +13,14 @@ export default tseslint.config(
     },
   },
   {
+    // The demo page's script runs in the browser, as plain ES2017.
+    files: ['demo/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', fetch: 'readonly', window: 'readonly' },
+    },
+  },
+  {
     // Only the config loader and the composition root read the environment (STYLE.md §2).
     files: ['server/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
     ignores: ['server/main.ts'],
@@ -29,7 +37,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/test/**', '../test/*', '../../test/*'], message: 'server/ must not import test/.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/test/**', '../test/*', '../../test/*'],
+              message: 'server/ must not import test/.',
+            },
+          ],
+        },
       ],
     },
   },

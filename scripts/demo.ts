@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../config/load-config';
+import { createLogger } from '../server/logger';
+import { startServer } from '../server/http-server';
+import { SqliteSessionStore } from '../server/sqlite-session-store';
+import { DEFAULT_USERS, startEmulator } from '../test/emulator/genesys-emulator';
+
+/**
+ * `npm run demo`: the built-in Genesys emulator, the gateway with a generated configuration and a
+ * SQLite store in a temp folder, and the demo page, all on loopback. Nothing to configure.
+ */
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+async function pickPort(preferred: number): Promise<number> {
+  if (await portIsFree(preferred)) return preferred;
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+function argument(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const emulator = await startEmulator();
+  const port = await pickPort(Number(argument('port') ?? 3000));
+  const origin = `http://127.0.0.1:${port}`;
+  const clientId = 'tokens-bff-demo';
+  const clientSecret = randomBytes(24).toString('base64url');
+  emulator.addClient({
+    id: clientId,
+    secret: clientSecret,
+    name: 'tokens-bff demo',
+    redirectUris: [`${origin}/auth/callback`],
+  });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-demo-'));
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: origin,
+    GENESYS_API_BASE_URL: emulator.url,
+    GENESYS_LOGIN_BASE_URL: emulator.url,
+    OAUTH_CLIENT_ID: clientId,
+    OAUTH_CLIENT_SECRET: clientSecret,
+    // Fresh secrets each run: the demo's sessions need not outlive it.
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    SESSION_STORE: 'sqlite',
+    SESSION_SQLITE_PATH: path.join(dataDir, 'sessions.sqlite'),
+    STATIC_DIR: path.resolve(__dirname, '../../demo/public'),
+    LOG_LEVEL: argument('log-level') ?? 'warn',
+  });
+  const logger = createLogger(config.logLevel);
+  const store = new SqliteSessionStore({ path: config.session.sqlitePath });
+  const server = await startServer(config, { logger, store }, { drainMs: 1000 });
+
+  process.stdout.write(
+    [
+      '',
+      'tokens-bff demo is running.',
+      `  Open:              ${server.url}/`,
+      `  Genesys emulator:  ${emulator.url} (users: ${DEFAULT_USERS.map((u) => u.name).join(', ')})`,
+      `  Session store:     ${config.session.sqlitePath}`,
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  const stop = async (): Promise<void> => {
+    await server.stop();
+    await emulator.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

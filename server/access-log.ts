@@ -1,0 +1,42 @@
+import type { RequestHandler } from 'express';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+
+/** The route template for metrics: bounded cardinality, never the raw path (which holds ids). */
+function routeLabel(req: Parameters<RequestHandler>[0]): string {
+  const route = req.route as { path?: unknown } | undefined;
+  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
+  return 'unmatched';
+}
+
+/**
+ * One JSON line per request when it finishes, plus the duration histogram. Logs the path only:
+ * a query string may hold an authorization code (`/auth/callback?code=`).
+ */
+export function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    // Read now: the proxy rewrites req.url to the upstream path later on.
+    const path = req.path;
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeLabel(req);
+      metrics.httpDuration.observe(
+        { method: req.method, route, status_code: String(res.statusCode) },
+        seconds,
+      );
+      logger.info(
+        {
+          requestId: req.id,
+          method: req.method,
+          path,
+          route,
+          status: res.statusCode,
+          durationMs: Math.round(seconds * 1e4) / 10,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}

@@ -1,0 +1,120 @@
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import type { Config } from '../config/types';
+import type { Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { StoreUnavailableError, type BffSessionStore } from './session-store';
+import { createTokenVault } from './token-vault';
+import { createGenesysClient, type GenesysClient } from './genesys-client';
+import { createSessionGuard } from './session-guard';
+import { loginTransactions } from './login-transaction';
+import { createLogout } from './logout';
+import { createUpstreamProxy } from './upstream-proxy';
+import { requestId } from './request-id';
+import { opsRouter, type Lifecycle } from './ops-router';
+import { accessLog } from './access-log';
+import { requireAntiForgery } from './csrf';
+import { discardBody } from './body';
+import { authRouter } from './auth-router';
+import { sessionRouter } from './session-router';
+import { adminAudit, adminRouter } from './admin-router';
+import { errorHandler } from './problem';
+import { NotFoundError } from './errors';
+import { randomToken } from './pkce';
+
+/** Everything the app takes from outside: no module-level state, so tests build as many as they like. */
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly store: BffSessionStore;
+  readonly metrics?: Metrics;
+  readonly lifecycle?: Lifecycle;
+  /** ms epoch; injected so tests can move time. */
+  readonly clock?: () => number;
+  /** Calls to Genesys made by the gateway itself (login, logout); defaults to the real client. */
+  readonly genesys?: GenesysClient;
+}
+
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};
+
+/** Builds the gateway's Express app. Never listens and has no side effects beyond the returned app. */
+export function createApp(config: Config, deps: AppDeps): express.Express {
+  const { logger, store } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const lifecycle = deps.lifecycle ?? { shuttingDown: false };
+  const clock = deps.clock ?? Date.now;
+  const vault = createTokenVault(config.tokenEncryptionKeys);
+  const genesys = deps.genesys ?? createGenesysClient(config, metrics, clock);
+  const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock });
+  const logout = createLogout({ guard, genesys, metrics, logger });
+  const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
+  const proxy = createUpstreamProxy({
+    apiBaseUrl: config.genesys.apiBaseUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+    metrics,
+  });
+  const sessions = session({
+    name: config.session.cookieName,
+    secret: [...config.session.secrets],
+    store,
+    // 256 bits from the CSPRNG (SPEC: at least 128).
+    genid: () => randomToken(32),
+    resave: false,
+    saveUninitialized: false,
+    // Idle timeout: every request pushes the expiry out by SESSION_IDLE_TIMEOUT_SECONDS.
+    rolling: true,
+    unset: 'destroy',
+    cookie: {
+      path: '/',
+      httpOnly: true,
+      secure: config.secureCookies,
+      sameSite: config.session.cookieSameSite,
+      maxAge: config.session.idleTimeoutSeconds * 1000,
+    },
+  });
+  const countStoreErrors: ErrorRequestHandler = (err, _req, _res, next) => {
+    if (err instanceof StoreUnavailableError) metrics.storeErrors.inc();
+    next(err);
+  };
+
+  const app = express();
+  app.locals.metrics = metrics;
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  // `/Session` or `/session/` are other routes, not aliases of `/session`.
+  app.set('strict routing', true);
+  app.set('case sensitive routing', true);
+
+  app.use(requestId());
+  app.use(helmet());
+  // Ops first: probes must answer when the store is down, create no session and log no line.
+  app.use(opsRouter({ store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined }));
+  app.use(accessLog(logger, metrics));
+
+  // With ADMIN_ENABLED=false nothing answers under /admin: it is an unknown route (404).
+  const guarded = config.adminEnabled ? ['/session', '/admin'] : ['/session'];
+  app.use(['/auth', ...guarded], noStore);
+  if (config.adminEnabled) app.use('/admin', adminAudit(logger));
+  // Anti-forgery before the session is read: a forged request costs no store round trip.
+  app.use(guarded, requireAntiForgery(config.publicOrigin));
+  // The session middleware only where a session is used: /auth/login and static files need none.
+  app.use(['/auth/callback', '/auth/logout', ...guarded], sessions);
+
+  app.use(authRouter({ config, genesys, guard, store, transactions, metrics, logout }));
+  app.use('/session', discardBody());
+  app.use(sessionRouter({ guard, proxy, logout }));
+  if (config.adminEnabled) {
+    app.use(adminRouter({ guard, proxy, store, metrics, logger }));
+  }
+
+  if (config.staticDir !== undefined) {
+    app.use(express.static(config.staticDir, { index: 'index.html', dotfiles: 'ignore' }));
+  }
+  app.use((_req, _res, next) => next(new NotFoundError()));
+  app.use(countStoreErrors);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,121 @@
+import { Router, type Request, type Response } from 'express';
+import type { Config } from '../config/types';
+import type { Metrics } from './metrics';
+import type { GenesysClient } from './genesys-client';
+import type { SessionGuard } from './session-guard';
+import type { BffSessionStore } from './session-store';
+import { AppError, BadRequestError } from './errors';
+import { parseReturnTo } from './return-to';
+import { singleQuery } from './query';
+import { createPkcePair, randomToken } from './pkce';
+import { LOGIN_TRANSACTION_TTL_MS, type loginTransactions } from './login-transaction';
+import { requireAntiForgery } from './csrf';
+import type { Logout } from './logout';
+
+type Transactions = ReturnType<typeof loginTransactions>;
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
+  );
+}
+
+function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.session.save((err: unknown) => (err ? reject(err) : resolve())),
+  );
+}
+
+/**
+ * Login (authorization code + PKCE S256, RFC 9700 §2.1.1) and logout. The callback regenerates
+ * the session id (fixation), and a state is good for one use across all replicas (the store claims it).
+ */
+export function authRouter(deps: {
+  config: Config;
+  genesys: GenesysClient;
+  guard: SessionGuard;
+  store: BffSessionStore;
+  transactions: Transactions;
+  metrics: Metrics;
+  logout: Logout;
+}): Router {
+  const { config, genesys, guard, store, transactions, metrics, logout } = deps;
+  const router = Router();
+
+  router.get('/auth/login', (req, res) => {
+    const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
+    const state = randomToken(32);
+    const { verifier, challenge } = createPkcePair();
+    transactions.start(res, { state, verifier, returnTo });
+    const authorize = new URL(`${config.genesys.loginBaseUrl}/oauth/authorize`);
+    authorize.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: config.oauth.clientId,
+      redirect_uri: config.oauth.redirectUri,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }).toString();
+    res.redirect(302, authorize.toString());
+  });
+
+  router.get('/auth/callback', async (req, res) => {
+    const state = singleQuery(req, 'state');
+    if (state === undefined || state.length === 0 || state.length > 256) {
+      throw new BadRequestError('The login callback has no state: start again at /auth/login.');
+    }
+    const tx = transactions.finish(req, res, state);
+    if (!(await store.claimOnce(`login-state:${state}`, LOGIN_TRANSACTION_TTL_MS))) {
+      metrics.logins.inc({ outcome: 'replayed' });
+      throw new BadRequestError('This login state was already used: start again at /auth/login.');
+    }
+    const error = singleQuery(req, 'error');
+    if (error !== undefined) {
+      metrics.logins.inc({ outcome: 'denied' });
+      // Echo only the RFC 6749 error code, and only when it has the RFC's shape.
+      const code = /^[a-z_]{1,64}$/.test(error) ? error : 'unknown_error';
+      throw new AppError(
+        code === 'access_denied' ? 403 : 400,
+        'login-failed',
+        `Genesys did not complete the login: ${code}.`,
+      );
+    }
+    const code = singleQuery(req, 'code');
+    if (code === undefined || code.length === 0 || code.length > 2048) {
+      throw new BadRequestError('The login callback has no code.');
+    }
+    let tokens;
+    let user;
+    try {
+      tokens = await genesys.exchangeCode({ code, verifier: tx.verifier, requestId: req.id });
+      user = await genesys.getMe(tokens.accessToken, req.id);
+    } catch (err) {
+      metrics.logins.inc({ outcome: 'failed' });
+      throw err;
+    }
+    // A new id at login: a session id planted before login is worth nothing after it.
+    await regenerate(req);
+    guard.establish(req, user, tokens);
+    await save(req);
+    metrics.logins.inc({ outcome: 'ok' });
+    metrics.sessionsStarted.inc();
+    res.redirect(302, tx.returnTo);
+  });
+
+  router.post(
+    '/auth/logout',
+    requireAntiForgery(config.publicOrigin, { originStandsIn: true }),
+    async (req: Request, res: Response) => {
+      await logout(req, res);
+      const target = config.idpLogout
+        ? `${config.genesys.loginBaseUrl}/logout?${new URLSearchParams({
+            client_id: config.oauth.clientId,
+            redirect_uri: `${config.publicOrigin}/`,
+          }).toString()}`
+        : '/';
+      res.redirect(303, target);
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,85 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Config } from '../config/types';
+import { createApp, type AppDeps } from './app';
+import { metricsHandler } from './ops-router';
+
+/** A listening gateway. `stop` is idempotent. */
+export interface RunningServer {
+  readonly url: string;
+  readonly address: AddressInfo;
+  readonly metricsUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+/**
+ * Builds the app and listens. `stop` stops accepting, turns readiness to 503, lets in-flight
+ * requests finish until `drainMs`, then cuts what is left and closes the store.
+ */
+export async function startServer(
+  config: Config,
+  deps: Omit<AppDeps, 'lifecycle'>,
+  options: { drainMs?: number } = {},
+): Promise<RunningServer> {
+  const lifecycle = { shuttingDown: false };
+  const app = createApp(config, { ...deps, lifecycle });
+  const server = http.createServer(app);
+  // Slowloris guard and keep-alive longer than typical load balancer idle timeouts (60 s).
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  const address = await listen(server, config.port, config.host);
+
+  let metricsServer: http.Server | undefined;
+  let metricsAddress: AddressInfo | undefined;
+  if (config.metricsPort !== undefined) {
+    const metricsApp = express();
+    metricsApp.disable('x-powered-by');
+    metricsApp.get('/metrics', metricsHandler(app.locals.metrics));
+    metricsServer = http.createServer(metricsApp);
+    metricsAddress = await listen(metricsServer, config.metricsPort, config.host);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const drainMs = options.drainMs ?? 10_000;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      lifecycle.shuttingDown = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), drainMs);
+      await closed;
+      clearTimeout(deadline);
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((resolve) => m.close(() => resolve()));
+        m.closeAllConnections();
+      }
+      await deps.store.close();
+    })();
+    return stopping;
+  };
+
+  return {
+    url: urlOf(address),
+    address,
+    metricsUrl: metricsAddress ? urlOf(metricsAddress) : undefined,
+    stop,
+  };
+}

@@ -1,0 +1,71 @@
+import { loadConfig } from '../config/load-config';
+import { ConfigError } from '../config/config-error';
+import type { Config } from '../config/types';
+import { createLogger, type Logger } from './logger';
+import { startServer } from './http-server';
+import type { BffSessionStore } from './session-store';
+import { SqliteSessionStore } from './sqlite-session-store';
+import { MemorySessionStore } from './memory-session-store';
+
+/** The one composition root: environment in, listening server out, signals trapped. */
+function buildStore(config: Config, logger: Logger): BffSessionStore {
+  const lifetimes = {
+    defaultTtlMs: config.session.idleTimeoutSeconds * 1000,
+    absoluteTimeoutMs: config.session.absoluteTimeoutSeconds * 1000,
+    logger,
+  };
+  switch (config.session.store) {
+    case 'sqlite':
+      return new SqliteSessionStore({ path: config.session.sqlitePath, ...lifetimes });
+    case 'memory':
+      return new MemorySessionStore(lifetimes);
+    case 'redis':
+      throw new ConfigError([
+        { variable: 'SESSION_STORE', message: 'redis is not available in this build yet' },
+      ]);
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      // One clear message, no stack trace (SPEC "Configuration").
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const store = buildStore(config, logger);
+  const server = await startServer(config, { logger, store });
+  logger.info(
+    { url: server.url, metricsUrl: server.metricsUrl, store: config.session.store },
+    'listening',
+  );
+
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    server.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `tokens-bff failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gateway's Prometheus metrics, on a registry of its own (no global singleton: tests build many apps). */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly genesysDuration: Histogram<'operation' | 'status_code'>;
+  readonly logins: Counter<'outcome'>;
+  readonly sessionsStarted: Counter;
+  readonly sessionsEnded: Counter<'reason'>;
+  readonly revocations: Counter<'kind' | 'outcome'>;
+  readonly refreshes: Counter<'outcome'>;
+  readonly storeErrors: Counter;
+}
+
+/** Builds the metrics with process metrics (CPU, memory, event loop lag) included. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Duration of HTTP requests served by the gateway',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    genesysDuration: new Histogram({
+      name: 'genesys_request_duration_seconds',
+      help: 'Duration of calls to Genesys Cloud, by operation',
+      labelNames: ['operation', 'status_code'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    logins: new Counter({
+      name: 'bff_logins_total',
+      help: 'Completed login callbacks, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    sessionsStarted: new Counter({
+      name: 'bff_sessions_started_total',
+      help: 'Sessions created at login',
+      registers,
+    }),
+    sessionsEnded: new Counter({
+      name: 'bff_sessions_ended_total',
+      help: 'Sessions ended, by reason (logout, upstream_401, expired, revoked)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    revocations: new Counter({
+      name: 'bff_token_revocations_total',
+      help: 'Token revocations sent to Genesys (self = logout, user = admin revoke of a user)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    }),
+    refreshes: new Counter({
+      name: 'bff_token_refreshes_total',
+      help: 'Access-token refreshes with a refresh token, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: 'bff_session_store_errors_total',
+      help: 'Session store operations that failed',
+      registers,
+    }),
+  };
+}

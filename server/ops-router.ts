@@ -1,0 +1,66 @@
+import { Router, type RequestHandler } from 'express';
+import type { Metrics } from './metrics';
+import type { BffSessionStore } from './session-store';
+import { ServiceUnavailableError } from './errors';
+
+/** What the ops routes need to know about the process. */
+export interface Lifecycle {
+  /** True once shutdown has begun: readiness turns 503 so the load balancer drains us. */
+  readonly shuttingDown: boolean;
+}
+
+// SPEC: store down ⇒ 503 within 2 s; a probe must not hang on a wedged store.
+const READY_TIMEOUT_MS = 1500;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Liveness, readiness and (unless served on METRICS_PORT) metrics. Mounted before the session
+ * middleware: probes must work when the store is down and must not create sessions.
+ */
+export function opsRouter(deps: {
+  store: BffSessionStore;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  serveMetrics: boolean;
+}): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res, next) => {
+    if (deps.lifecycle.shuttingDown) {
+      return next(new ServiceUnavailableError('The gateway is shutting down.'));
+    }
+    try {
+      await withTimeout(deps.store.ping(), READY_TIMEOUT_MS);
+    } catch (err) {
+      deps.metrics.storeErrors.inc();
+      return next(new ServiceUnavailableError('The session store is unreachable.', err));
+    }
+    res.set('Cache-Control', 'no-store').json({ status: 'ready' });
+  });
+  if (deps.serveMetrics) router.get('/metrics', metricsHandler(deps.metrics));
+  return router;
+}
+
+/** Prometheus text exposition of the registry. */
+export function metricsHandler(metrics: Metrics): RequestHandler {
+  return async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  };
+}

@@ -1,0 +1,89 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { Logger } from './logger';
+import { AppError, ServiceUnavailableError } from './errors';
+import { StoreUnavailableError } from './session-store';
+
+/** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
+const TYPE_PREFIX = 'urn:tokens-bff:problem:';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** body-parser signals its failures through `type`; they are client errors, not 500s. */
+function fromBodyParser(err: { type?: unknown; status?: unknown }): AppError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new AppError(400, 'malformed-json', 'The request body is not valid JSON.');
+    case 'entity.too.large':
+      return new AppError(413, 'body-too-large', 'The request body is larger than the limit.');
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new AppError(
+        415,
+        'unsupported-encoding',
+        'The request body encoding is not supported.',
+      );
+    case 'request.aborted':
+      return new AppError(400, 'request-aborted', 'The request body was not received in full.');
+    default:
+      return undefined;
+  }
+}
+
+/** Maps anything thrown to the one error type; unknown errors become a generic 500. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof StoreUnavailableError) return new ServiceUnavailableError(undefined, err);
+  if (typeof err === 'object' && err !== null) {
+    const parsed = fromBodyParser(err as { type?: unknown });
+    if (parsed) return parsed;
+  }
+  return new AppError(500, 'internal', 'An unexpected error occurred.', { cause: err });
+}
+
+/** Writes `err` as application/problem+json. Safe to call once headers are out: it then just ends. */
+export function sendProblem(req: Request, res: Response, err: unknown): AppError {
+  const problem = toAppError(err);
+  if (res.headersSent) {
+    res.end();
+    return problem;
+  }
+  const body = {
+    type: `${TYPE_PREFIX}${problem.code}`,
+    title: TITLES[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.detail,
+    requestId: req.id,
+    ...problem.extensions,
+  };
+  for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
+  res.status(problem.status).type('application/problem+json');
+  // HEAD answers carry no body (RFC 9110 §9.3.2); the status still tells the story.
+  if (req.method === 'HEAD') res.end();
+  else res.send(JSON.stringify(body));
+  return problem;
+}
+
+/** The last middleware: every error of the app ends here. 5xx are logged with their cause. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const problem = sendProblem(req, res, err);
+    if (problem.status >= 500) {
+      logger.error(
+        { requestId: req.id, err: problem.cause ?? problem, status: problem.status },
+        problem.detail,
+      );
+    }
+  };
+}

@@ -1,0 +1,171 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Config } from '../config/types';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import type { TokenVault } from './token-vault';
+import type { GenesysClient, TokenSet } from './genesys-client';
+import { OAuthError } from './genesys-client';
+import { UnauthenticatedError } from './errors';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The session's live token set, opened from the vault by `requireSession`. */
+      tokenSet?: TokenSet;
+    }
+  }
+}
+
+/** Refresh this long before expiry, so a token never expires between our check and Genesys's. */
+const REFRESH_MARGIN_MS = 60_000;
+
+/** Why a session ended, for the metric and the log. */
+export type EndReason = 'logout' | 'upstream_401' | 'expired' | 'revoked' | 'refresh_failed';
+
+/** Session lifetimes, token refresh and ending sessions: the rules of SPEC "Lifetimes". */
+export interface SessionGuard {
+  /** 401 unless the request has a live session; leaves `req.tokenSet` ready to use. */
+  readonly requireSession: RequestHandler;
+  /** Stores a fresh token set for the user (login); the caller has regenerated the session id. */
+  establish(req: Request, user: { id: string; name: string }, tokens: TokenSet): void;
+  /** Destroys the server-side record and clears the cookie. Safe without a session. */
+  end(req: Request, res: Response, reason: EndReason): Promise<void>;
+  /** The token set of the session, or undefined when it has none or it cannot be opened. */
+  tokensOf(req: Request): TokenSet | undefined;
+}
+
+export function createSessionGuard(deps: {
+  config: Config;
+  vault: TokenVault;
+  genesys: GenesysClient;
+  metrics: Metrics;
+  logger: Logger;
+  clock: () => number;
+}): SessionGuard {
+  const { config, vault, genesys, metrics, logger, clock } = deps;
+  // One refresh at a time per session: keyed by the refresh token, which Genesys rotates on use.
+  const refreshing = new Map<string, Promise<TokenSet>>();
+  const cookieOptions = {
+    path: '/',
+    httpOnly: true,
+    secure: config.secureCookies,
+    sameSite: config.session.cookieSameSite,
+  } as const;
+
+  function tokensOf(req: Request): TokenSet | undefined {
+    const sealed = req.session?.tokens;
+    if (sealed === undefined) return undefined;
+    try {
+      return JSON.parse(vault.open(sealed)) as TokenSet;
+    } catch (err) {
+      // A key removed from the rotation list, or a tampered row: the session cannot be used.
+      logger.warn({ requestId: req.id, err: (err as Error).message }, 'session tokens unreadable');
+      return undefined;
+    }
+  }
+
+  function store(req: Request, tokens: TokenSet): void {
+    req.session.tokens = vault.seal(JSON.stringify(tokens));
+    req.session.tokenExpiresAt = tokens.expiresAt;
+  }
+
+  /**
+   * Idle (rolling, via express-session's maxAge), absolute, and never past the token's expiry when
+   * it cannot be refreshed: the cookie and the store row die together at the earliest of the three.
+   */
+  function clampLifetime(req: Request, tokens: TokenSet): void {
+    const now = clock();
+    const absoluteEnd =
+      (req.session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000;
+    const end =
+      tokens.refreshToken === undefined ? Math.min(absoluteEnd, tokens.expiresAt) : absoluteEnd;
+    const left = end - now;
+    if (left < config.session.idleTimeoutSeconds * 1000)
+      req.session.cookie.maxAge = Math.max(left, 1000);
+  }
+
+  async function refresh(
+    req: Request,
+    tokens: TokenSet & { refreshToken: string },
+  ): Promise<TokenSet> {
+    let pending = refreshing.get(tokens.refreshToken);
+    if (!pending) {
+      pending = genesys.refresh(tokens.refreshToken, req.id).then(
+        (fresh) => {
+          metrics.refreshes.inc({ outcome: 'ok' });
+          return fresh;
+        },
+        (err: unknown) => {
+          metrics.refreshes.inc({ outcome: 'failed' });
+          throw err;
+        },
+      );
+      refreshing.set(tokens.refreshToken, pending);
+      const forget = (): void => void refreshing.delete(tokens.refreshToken);
+      pending.then(forget, forget);
+    }
+    return pending;
+  }
+
+  async function end(req: Request, res: Response, reason: EndReason): Promise<void> {
+    res.clearCookie(config.session.cookieName, cookieOptions);
+    if (!req.session?.user) return;
+    const userId = req.session.user.id;
+    await new Promise<void>((resolve, reject) =>
+      req.session.destroy((err: unknown) => (err ? reject(err) : resolve())),
+    );
+    metrics.sessionsEnded.inc({ reason });
+    logger.info({ requestId: req.id, userId, reason }, 'session ended');
+  }
+
+  const requireSession: RequestHandler = async (req, res, next) => {
+    try {
+      const session = req.session;
+      let tokens = session?.user ? tokensOf(req) : undefined;
+      if (!session?.user || !tokens) throw new UnauthenticatedError();
+      const now = clock();
+      if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
+        await end(req, res, 'expired');
+        throw new UnauthenticatedError('The session reached its absolute lifetime: log in again.');
+      }
+      if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
+        if (tokens.refreshToken === undefined) {
+          if (now >= tokens.expiresAt) {
+            await end(req, res, 'expired');
+            throw new UnauthenticatedError('The Genesys token expired: log in again.');
+          }
+        } else {
+          try {
+            tokens = await refresh(req, { ...tokens, refreshToken: tokens.refreshToken });
+            store(req, tokens);
+          } catch (err) {
+            // A refused refresh token (revoked, password changed) ends the session; an outage does not.
+            if (!(err instanceof OAuthError) || err.status >= 500) throw err;
+            await end(req, res, 'refresh_failed');
+            throw new UnauthenticatedError(
+              'The Genesys session could not be renewed: log in again.',
+            );
+          }
+        }
+      }
+      clampLifetime(req, tokens);
+      req.tokenSet = tokens;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  return {
+    requireSession,
+    tokensOf,
+    end,
+    establish(req, user, tokens) {
+      req.session.user = { id: user.id, name: user.name };
+      req.session.createdAt = clock();
+      store(req, tokens);
+      clampLifetime(req, tokens);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { Router, type RequestHandler } from 'express';
+import type { SessionGuard } from './session-guard';
+import type { Logout } from './logout';
+import type { TokenSet } from './genesys-client';
+import { MethodNotAllowedError } from './errors';
+import { booleanQuery } from './query';
+
+/**
+ * The frontend's view of its own session, mapped onto /api/v2/tokens/me. HEAD with
+ * preserveIdleTTL=true becomes a GET upstream with the body dropped: Genesys's HEAD has no such
+ * flag, and a polling page must not keep an idle user's token alive.
+ */
+export function sessionRouter(deps: {
+  guard: SessionGuard;
+  proxy: RequestHandler;
+  logout: Logout;
+}): Router {
+  const { guard, proxy, logout } = deps;
+  const router = Router();
+
+  const toUpstream: RequestHandler = (req, _res, next) => {
+    const preserve = booleanQuery(req, 'preserveIdleTTL');
+    const isHead = req.method === 'HEAD';
+    const viaGet = !isHead || preserve === true;
+    req.upstream = {
+      operation: viaGet ? 'getTokensMe' : 'headTokensMe',
+      method: viaGet ? 'GET' : 'HEAD',
+      path:
+        preserve === undefined
+          ? '/api/v2/tokens/me'
+          : `/api/v2/tokens/me?preserveIdleTTL=${preserve}`,
+      accessToken: (req.tokenSet as TokenSet).accessToken,
+      dropBody: isHead,
+      onUnauthorized: (r, s) => guard.end(r, s, 'upstream_401'),
+    };
+    next();
+  };
+
+  router
+    .route('/session')
+    .head(guard.requireSession, toUpstream, proxy)
+    .get(guard.requireSession, toUpstream, proxy)
+    .delete(async (req, res) => {
+      await logout(req, res);
+      res.status(204).end();
+    })
+    .all((_req, _res, next) => next(new MethodNotAllowedError(['GET', 'HEAD', 'DELETE'])));
+
+  return router;
+}

@@ -1,0 +1,132 @@
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../config/load-config';
+import type { Config } from '../../config/types';
+import { createLogger } from '../../server/logger';
+import { startServer, type RunningServer } from '../../server/http-server';
+import { createMetrics, type Metrics } from '../../server/metrics';
+import type { BffSessionStore } from '../../server/session-store';
+import { MemorySessionStore } from '../../server/memory-session-store';
+import {
+  startEmulator,
+  type EmulatorUser,
+  type GenesysEmulator,
+} from '../emulator/genesys-emulator';
+import { BrowserClient } from './browser-client';
+
+export const TEST_CLIENT_ID = 'tokens-bff-test-client';
+export const TEST_CLIENT_SECRET = 'test-client-secret-value';
+export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdef-0123';
+
+/** A free loopback port: the gateway's public origin must be known before it listens. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface Harness {
+  readonly emulator: GenesysEmulator;
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly config: Config;
+  readonly store: BffSessionStore;
+  readonly metrics: Metrics;
+  /** Every JSON log line the gateway wrote. */
+  readonly logs: string[];
+  client(): BrowserClient;
+  /** Logs `user` in through the emulator (auto-approve); resolves with the logged-in client. */
+  login(
+    user: EmulatorUser,
+    options?: { client?: BrowserClient; returnTo?: string },
+  ): Promise<BrowserClient>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Extra or overriding environment for loadConfig. */
+  env?: Record<string, string>;
+  /** Defaults to a memory store on the emulator's clock. */
+  store?: (clock: () => number) => BffSessionStore;
+  /** Confidential client (default) or PKCE-only public client. */
+  publicClient?: boolean;
+  /** Start against this emulator instead of a new one (it is not closed by the harness). */
+  emulator?: GenesysEmulator;
+}
+
+/** Starts the emulator and a listening gateway wired to it, on 127.0.0.1. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const emulator = options.emulator ?? (await startEmulator());
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  emulator.addClient({
+    id: TEST_CLIENT_ID,
+    ...(options.publicClient ? {} : { secret: TEST_CLIENT_SECRET }),
+    name: 'tokens-bff tests',
+    redirectUris: [`${url}/auth/callback`],
+  });
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: url,
+    GENESYS_API_BASE_URL: emulator.url,
+    GENESYS_LOGIN_BASE_URL: emulator.url,
+    OAUTH_CLIENT_ID: TEST_CLIENT_ID,
+    ...(options.publicClient ? {} : { OAUTH_CLIENT_SECRET: TEST_CLIENT_SECRET }),
+    SESSION_SECRET: TEST_SESSION_SECRET,
+    SESSION_STORE: 'memory',
+    UPSTREAM_TIMEOUT_MS: '1000',
+    LOG_LEVEL: 'info',
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const clock = (): number => emulator.now();
+  const store = options.store?.(clock) ?? new MemorySessionStore({ clock });
+  const metrics = createMetrics();
+  const server = await startServer(
+    config,
+    { logger: createLogger(config.logLevel, sink), store, metrics, clock },
+    { drainMs: 500 },
+  );
+
+  const login: Harness['login'] = async (user, opts = {}) => {
+    const client = opts.client ?? new BrowserClient(url);
+    emulator.autoApprove(user.id);
+    const start = await client.get(
+      `/auth/login${opts.returnTo ? `?returnTo=${encodeURIComponent(opts.returnTo)}` : ''}`,
+    );
+    if (start.status !== 302 || !start.location)
+      throw new Error(`login: ${start.status} ${start.text}`);
+    const authorize = await client.get(start.location);
+    if (authorize.status !== 302 || !authorize.location) {
+      throw new Error(`authorize: ${authorize.status} ${authorize.text}`);
+    }
+    const callback = await client.get(authorize.location);
+    if (callback.status !== 302) throw new Error(`callback: ${callback.status} ${callback.text}`);
+    return client;
+  };
+
+  return {
+    emulator,
+    server,
+    url,
+    config,
+    store,
+    metrics,
+    logs,
+    client: () => new BrowserClient(url),
+    login,
+    async close() {
+      await server.stop();
+      if (!options.emulator) await emulator.close();
+    },
+  };
+}
