@@ -37,7 +37,8 @@ function argument(name: string): string | undefined {
 }
 
 async function main(): Promise<void> {
-  const emulator = await startEmulator();
+  // Real time: tokens and idle timers expire as they would at Genesys.
+  const emulator = await startEmulator({ realTime: true });
   const port = await pickPort(Number(argument('port') ?? 3000));
   const origin = `http://127.0.0.1:${port}`;
   const clientId = 'tokens-bff-demo';
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
     id: clientId,
     secret: clientSecret,
     name: 'tokens-bff demo',
-    redirectUris: [`${origin}/auth/callback`],
+    // `/` too: the Genesys logout page (IDP_LOGOUT) sends the browser back there.
+    redirectUris: [`${origin}/auth/callback`, `${origin}/`],
   });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-demo-'));
   const config = loadConfig({

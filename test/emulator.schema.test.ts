@@ -212,6 +212,16 @@ describe('error answers are ErrorBody', () => {
     expectValid('ErrorBody', res.json);
   });
 
+  it('415 for a non-JSON PUT', async () => {
+    const res = await fetch(`${emu.url}/api/v2/tokens/timeout`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    expect(res.status).toBe(415);
+    expectValid('ErrorBody', await res.json());
+  });
+
   it.each([429, 500, 503, 504])('%d made by the fault helper', async (status) => {
     emu.fault({ operation: 'getTokensMe' }, { status });
     const res = await call('GET', '/api/v2/tokens/me', agent);

@@ -275,6 +275,7 @@ describe('DELETE /api/v2/tokens/{userId}', () => {
     const second = emu.issueToken(AGENT_USER.id, CLIENT.id);
     const res = await api(`/api/v2/tokens/${AGENT_USER.id}`, admin, { method: 'DELETE' });
     expect(res.status).toBe(204);
+    expect(res.headers.get('content-length')).toBeNull();
     expect(await res.text()).toBe('');
     expect(emu.isTokenActive(agent)).toBe(false);
     expect(emu.isTokenActive(second.access_token)).toBe(false);
@@ -413,5 +414,28 @@ describe('the request log', () => {
     expect(emu.requestsFor('getTokensMe')[0]?.query).toEqual({ preserveIdleTTL: 'true' });
     emu.clearRequests();
     expect(emu.requests).toHaveLength(0);
+  });
+});
+
+describe('the clock', () => {
+  it('stands still unless advanced', async () => {
+    const before = emu.now();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(emu.now()).toBe(before);
+    emu.advance(5_000);
+    expect(emu.now()).toBe(before + 5_000);
+    expect(() => emu.advance(-1)).toThrow();
+  });
+
+  it('with realTime also follows the wall clock (for the demo)', async () => {
+    const live = await startEmulator({ realTime: true, startTime: START });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(live.now()).toBeGreaterThanOrEqual(START + 25);
+      live.advance(1_000);
+      expect(live.now()).toBeGreaterThanOrEqual(START + 1_025);
+    } finally {
+      await live.close();
+    }
   });
 });

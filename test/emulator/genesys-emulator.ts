@@ -199,7 +199,8 @@ export class GenesysEmulator {
 
   private rateLimitHeaders(req: IncomingMessage): Record<string, string> {
     const key = req.headers.authorization ?? req.socket.remoteAddress ?? '';
-    const now = this.state.now();
+    // Wall-clock windows: the emulator clock may stand still for a whole test run.
+    const now = Date.now();
     let window = this.rateWindows.get(key);
     if (!window || now - window.start >= RATE_WINDOW_MS) {
       // Bounded memory for long benchmark runs with many tokens.
@@ -216,6 +217,16 @@ export class GenesysEmulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.serve(req, res);
+    } catch {
+      // Last resort: the emulator must never take the test process down.
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('emulator failure');
+    }
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { body, tooLarge } = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://emulator.invalid');
     const method = (req.method ?? 'GET').toUpperCase();
@@ -275,8 +286,8 @@ export class GenesysEmulator {
           allow,
         );
       }
-      ctx.extraHeaders = { ...allow, ...ctx.extraHeaders };
-      return sendHtml(ctx, 405, renderErrorPage('Method not allowed', `Use ${route.allowed[0]}.`));
+      const page = renderErrorPage('Method not allowed', `Use ${route.allowed.join(' or ')}.`);
+      return sendHtml(ctx, 405, page, allow);
     }
     switch (route.operation) {
       case 'authorize':
@@ -299,6 +310,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Genesys
     opts.org ?? DEFAULT_ORG,
     opts.startTime ?? Date.now(),
     opts.hipaa ?? false,
+    opts.realTime ?? false,
   );
   const emulator = new GenesysEmulator(state);
   for (const user of opts.users ?? DEFAULT_USERS) emulator.addUser(user);

@@ -78,10 +78,11 @@ export function send(
   };
   merge(ctx.apiHeaders);
   merge(headers);
-  merge({ 'content-length': String(Buffer.byteLength(body)) });
+  // RFC 9110 §8.6: no Content-Length on 204 (nor a body).
+  if (status !== 204) merge({ 'content-length': String(Buffer.byteLength(body)) });
   merge(ctx.extraHeaders);
   res.writeHead(status, all);
-  res.end(body);
+  res.end(status === 204 ? '' : body);
 }
 
 export function sendJson(
@@ -100,10 +101,16 @@ export function sendEmpty(ctx: RequestContext, status: number): void {
   send(ctx, status, '', {});
 }
 
-export function sendHtml(ctx: RequestContext, status: number, html: string): void {
+export function sendHtml(
+  ctx: RequestContext,
+  status: number,
+  html: string,
+  headers: Record<string, string> = {},
+): void {
   send(ctx, status, html, {
     'Content-Type': 'text/html; charset=utf-8',
     'Cache-Control': 'no-store',
+    ...headers,
   });
 }
 

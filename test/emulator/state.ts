@@ -67,17 +67,21 @@ export class EmulatorState {
   autoApproveUserId: string | null = null;
   idleTimeout: IdleTokenTimeout = { idleTokenTimeoutSeconds: 900, enableIdleTokenTimeout: false };
   private clockOffset = 0;
+  private readonly realStart = Date.now();
 
+  /** With realTime the clock also runs with the wall clock (the demo); else only advance() moves it. */
   constructor(
     readonly org: EmulatorOrg,
     private readonly startTime: number,
     hipaa: boolean,
+    private readonly realTime = false,
   ) {
     this.hipaa = hipaa;
   }
 
   now(): number {
-    return this.startTime + this.clockOffset;
+    const elapsed = this.realTime ? Date.now() - this.realStart : 0;
+    return this.startTime + elapsed + this.clockOffset;
   }
 
   advance(ms: number): void {
@@ -110,17 +114,26 @@ export class EmulatorState {
   sweep(): void {
     const now = this.now();
     for (const [code, record] of this.codes) if (record.expiresAt <= now) this.codes.delete(code);
-    for (const record of [...this.accessTokens.values()]) {
-      const idle = this.idleEnabled() && now >= record.lastActivity + this.idleMs();
-      if (idle) this.revokeAccessToken(record.token, true);
-      else if (record.expiresAt <= now) this.revokeAccessToken(record.token, false);
-    }
+    for (const token of [...this.accessTokens.keys()]) this.lookup(token);
   }
 
-  /** The live record for a bearer token, or undefined when unknown, expired, idle or revoked. */
+  /**
+   * The live record for a bearer token, or undefined when unknown, expired, idle or revoked.
+   * Checks only this token (not a sweep), so a benchmark with many tokens stays O(1).
+   */
   lookup(token: string): AccessTokenRecord | undefined {
-    this.sweep();
-    return this.accessTokens.get(token);
+    const record = this.accessTokens.get(token);
+    if (!record) return undefined;
+    const now = this.now();
+    if (this.idleEnabled() && now >= record.lastActivity + this.idleMs()) {
+      this.revokeAccessToken(token, true);
+      return undefined;
+    }
+    if (record.expiresAt <= now) {
+      this.revokeAccessToken(token, false);
+      return undefined;
+    }
+    return record;
   }
 
   touch(record: AccessTokenRecord): void {
@@ -173,10 +186,9 @@ export class EmulatorState {
 
   /** Single use: the code is gone whatever the outcome of its redemption. */
   takeCode(code: string): AuthCodeRecord | undefined {
-    this.sweep();
     const record = this.codes.get(code);
     this.codes.delete(code);
-    return record;
+    return record && record.expiresAt > this.now() ? record : undefined;
   }
 
   /**

@@ -35,6 +35,8 @@ export interface EmulatorOptions {
   clients?: EmulatorClient[];
   /** ms epoch the controllable clock starts at. */
   startTime?: number;
+  /** false (default): time stands still except for advance(); true: it also runs in real time (demo). */
+  realTime?: boolean;
   org?: EmulatorOrg;
   /** HIPAA orgs cap the idle-token timeout at 900 s (token.timeout.exceeded.hipaa). */
   hipaa?: boolean;

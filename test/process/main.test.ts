@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../support/gateway-harness';
+
+// The production entry point as ops run it: `node dist/server/main.js` (built by `npm test`'s pretest).
+const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
+
+function run(env: Record<string, string>): ChildProcess {
+  // Only what the test sets: the developer's own environment must not leak into the config.
+  return spawn(process.execPath, [MAIN], { env: { PATH: '/usr/bin:/bin', ...env } });
+}
+
+function collect(child: ChildProcess): { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { out: () => out, err: () => err };
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+async function waitFor(check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('node dist/server/main.js', () => {
+  it('with a missing and invalid environment, prints one message naming every bad variable and exits 1', async () => {
+    const child = run({ PORT: 'abc', SESSION_SECRET: 'short-secret-value' });
+    const io = collect(child);
+    expect(await exitOf(child)).toBe(1);
+    expect(io.err()).toBe(
+      [
+        'Invalid configuration:',
+        '  - PORT: must be an integer between 1 and 65535',
+        '  - PUBLIC_BASE_URL: is required',
+        '  - OAUTH_CLIENT_ID: is required',
+        '  - SESSION_SECRET: each entry must be at least 32 characters (entry 1 has 18)',
+        '',
+      ].join('\n'),
+    );
+    expect(io.err()).not.toContain('short-secret-value');
+    expect(io.err()).not.toMatch(/\bat .*\.js:\d+/);
+    expect(io.out()).toBe('');
+  });
+
+  it('with a valid environment, listens, answers /healthz, and stops cleanly on SIGTERM', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-main-'));
+    const port = await freePort();
+    const child = run({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      OAUTH_CLIENT_ID: 'client',
+      SESSION_SECRET: 'x'.repeat(40),
+      SESSION_SQLITE_PATH: path.join(dir, 'sessions.sqlite'),
+    });
+    const io = collect(child);
+    try {
+      await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      const exited = exitOf(child);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(io.out()).toContain('"msg":"stopped"');
+      expect(io.err()).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
