@@ -6,41 +6,73 @@ import type { BffSessionStore } from './session-store';
 import type { TokenSet } from './genesys-client';
 import type { UpstreamCall } from './upstream-proxy';
 import { BadRequestError, MethodNotAllowedError } from './errors';
-import { jsonBody } from './body';
+import { discardBody, jsonBody } from './body';
 import { parseIdleTokenTimeout } from './timeout-body';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** What the audit line calls each admin route. */
-function auditAction(req: Request): string {
-  const route = (req.route as { path?: string } | undefined)?.path;
-  if (route === '/admin/tokens/timeout')
-    return req.method === 'PUT' ? 'tokens.timeout.update' : 'tokens.timeout.read';
-  if (route === '/admin/users/:userId/tokens') return 'user.tokens.revoke';
-  return 'unknown';
+const TIMEOUT_ROUTE = '/admin/tokens/timeout';
+// A wildcard, not `:userId`: an empty id or one holding a slash (`//tokens`, `%2F`) reaches the
+// handler and gets the same 400 as any other non-UUID id, instead of slipping to a 404.
+const REVOKE_ROUTE = '/admin/users/{*userId}/tokens';
+const REVOKE_PATH = /^\/admin\/users\/(.*)\/tokens$/;
+
+/** An audit line's action and target. */
+export interface AdminAuditSubject {
+  /** `tokens.timeout.read`, `tokens.timeout.update`, `user.tokens.revoke`, or `unknown`. */
+  readonly action: string;
+  /** `organization` for the timeout, the user id as sent for a revoke, else the path. */
+  readonly target: string;
+}
+
+/**
+ * What an admin request asks for, from its method and raw path: computed before routing, so a
+ * request refused early (anti-forgery, no session, bad id) is audited as what it attempted.
+ */
+export function auditSubject(method: string, path: string): AdminAuditSubject {
+  if (path === TIMEOUT_ROUTE) {
+    const action =
+      method === 'PUT'
+        ? 'tokens.timeout.update'
+        : method === 'GET' || method === 'HEAD'
+          ? 'tokens.timeout.read'
+          : 'unknown';
+    return { action, target: 'organization' };
+  }
+  const revoke = REVOKE_PATH.exec(path);
+  if (revoke) {
+    // Still percent-encoded: the log shows exactly what was sent (`..%2F..%2Ftimeout`).
+    const target = (revoke[1] ?? '').slice(0, 64);
+    return { action: method === 'DELETE' ? 'user.tokens.revoke' : 'unknown', target };
+  }
+  return { action: 'unknown', target: path.slice(0, 128) };
 }
 
 /**
  * One audit line per admin request, refused ones included (CSRF, no session, invalid body,
- * Genesys 403): written when the answer is out, so the outcome is the status the client saw.
- * Mounted before anti-forgery so that refusals there are audited too.
+ * Genesys 403). Mounted before anti-forgery so that refusals there are audited too; the actor
+ * is null when no session was read (no session, or refused before the session is read).
  */
 export function adminAudit(logger: Logger): RequestHandler {
   return (req, res, next) => {
-    res.on('finish', () => {
+    // Read now: the proxy rewrites req.url to the upstream path later on. Not through URL():
+    // it would resolve `%2e%2e` and hide what was tried. An absolute-form target loses its origin.
+    const path = (req.originalUrl.split('?')[0] ?? '').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+    const { action, target } = auditSubject(req.method, path);
+    // 'close' rather than 'finish': a client that hangs up mid-request (its revoke may still
+    // have reached Genesys) is audited too, with a null outcome.
+    res.once('close', () => {
       // Captured when the session was read: a self-revoke destroys the session before this runs.
       const actor =
         (res.locals.actor as { id: string; name: string } | undefined) ?? req.session?.user;
-      const userId =
-        typeof req.params.userId === 'string' ? req.params.userId.slice(0, 64) : undefined;
       logger.info(
         {
           audit: true,
           actor: actor ? { id: actor.id, name: actor.name } : null,
-          action: auditAction(req),
-          target: userId ?? (req.route ? 'organization' : req.path.slice(0, 128)),
+          action,
+          target,
           method: req.method,
-          outcome: res.statusCode,
+          outcome: res.writableFinished ? res.statusCode : null,
           requestId: req.id,
         },
         'admin action',
@@ -62,7 +94,9 @@ export function adminRouter(deps: {
   logger: Logger;
 }): Router {
   const { guard, proxy, store, metrics, logger } = deps;
-  const router = Router();
+  // Same matching as the app (strict, case-sensitive): `/admin/tokens/timeout/` and
+  // `/ADMIN/...` are unknown routes, never aliases that skip the /admin middleware.
+  const router = Router({ strict: true, caseSensitive: true });
   const token = (req: Request): string => (req.tokenSet as TokenSet).accessToken;
   const onUnauthorized: UpstreamCall['onUnauthorized'] = (r, s) => guard.end(r, s, 'upstream_401');
 
@@ -72,8 +106,10 @@ export function adminRouter(deps: {
   });
 
   router
-    .route('/admin/tokens/timeout')
-    .get(guard.requireSession, (req, res, next) => {
+    .route(TIMEOUT_ROUTE)
+    // GET and DELETE bodies are read and dropped: http-proxy would otherwise pipe them onto the
+    // upstream keep-alive connection after a Content-Length: 0 request (request smuggling).
+    .get(guard.requireSession, discardBody(), (req, res, next) => {
       req.upstream = {
         operation: 'getTokensTimeout',
         method: 'GET',
@@ -98,25 +134,30 @@ export function adminRouter(deps: {
     .all((_req, _res, next) => next(new MethodNotAllowedError(['GET', 'HEAD', 'PUT'])));
 
   router
-    .route('/admin/users/:userId/tokens')
-    .delete(guard.requireSession, (req, res, next) => {
-      const { userId } = req.params;
+    .route(REVOKE_ROUTE)
+    .delete(guard.requireSession, discardBody(), (req, res, next) => {
+      const segments: unknown = req.params.userId;
+      const raw = Array.isArray(segments) ? segments.join('/') : segments;
       // Only a UUID goes into the upstream path: no `me`, no dot segments, no encoded slashes.
-      if (typeof userId !== 'string' || !UUID.test(userId)) {
-        throw new BadRequestError('userId must be a UUID.');
+      if (typeof raw !== 'string' || !UUID.test(raw)) {
+        throw new BadRequestError(
+          'userId must be a UUID, e.g. /admin/users/3b9e7d10-6a2c-4f85-b1d3-9c8e2a4f7b52/tokens.',
+        );
       }
-      const self = req.session.user?.id === userId;
+      // Genesys user ids are lower-case UUIDs; the session index holds them as Genesys sent them.
+      const userId = raw.toLowerCase();
+      const self = req.session.user?.id.toLowerCase() === userId;
       req.upstream = {
         operation: 'deleteToken',
         method: 'DELETE',
-        path: `/api/v2/tokens/${userId.toLowerCase()}`,
+        path: `/api/v2/tokens/${userId}`,
         accessToken: token(req),
         onUnauthorized,
         async onSuccess() {
           metrics.revocations.inc({ kind: 'user', outcome: 'ok' });
           // Genesys revoked the tokens; sessions holding them must not live on here (every replica
           // shares the store, so this ends them everywhere).
-          const ended = await store.destroyUser(userId.toLowerCase());
+          const ended = await store.destroyUser(userId);
           logger.info({ requestId: req.id, userId, ended }, 'user sessions ended after revoke');
           // A self-revoke also clears this browser's cookie; guard.end counts that session.
           const others = self ? ended - 1 : ended;

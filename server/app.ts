@@ -100,6 +100,9 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   if (config.adminEnabled) app.use('/admin', adminAudit(logger));
   // Anti-forgery before the session is read: a forged request costs no store round trip.
   app.use(guarded, requireAntiForgery(config.publicOrigin));
+  // Same for the logout form (Origin stands in for X-CSRF): a refused post must not even roll
+  // the session's idle expiry, which another app on the same site could otherwise keep alive.
+  app.post('/auth/logout', requireAntiForgery(config.publicOrigin, { originStandsIn: true }));
   // The session middleware only where a session is used: /auth/login and static files need none.
   app.use(['/auth/callback', '/auth/logout', ...guarded], sessions);
 

@@ -4,7 +4,7 @@ import type { Metrics } from './metrics';
 import type { GenesysClient } from './genesys-client';
 import type { SessionGuard } from './session-guard';
 import type { BffSessionStore } from './session-store';
-import { AppError, BadRequestError } from './errors';
+import { AppError, BadRequestError, MethodNotAllowedError } from './errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery } from './query';
 import { createPkcePair, randomToken } from './pkce';
@@ -40,7 +40,9 @@ export function authRouter(deps: {
   logout: Logout;
 }): Router {
   const { config, genesys, guard, store, transactions, metrics, logout } = deps;
-  const router = Router();
+  // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
+  // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
+  const router = Router({ strict: true, caseSensitive: true });
 
   router.get('/auth/login', (req, res) => {
     const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
@@ -85,18 +87,24 @@ export function authRouter(deps: {
       throw new BadRequestError('The login callback has no code.');
     }
     let tokens;
-    let user;
     try {
       tokens = await genesys.exchangeCode({ code, verifier: tx.verifier, requestId: req.id });
-      user = await genesys.getMe(tokens.accessToken, req.id);
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       throw err;
     }
-    // A new id at login: a session id planted before login is worth nothing after it.
-    await regenerate(req);
-    guard.establish(req, user, tokens);
-    await save(req);
+    try {
+      const user = await genesys.getMe(tokens.accessToken, req.id);
+      // A new id at login: a session id planted before login is worth nothing after it.
+      await regenerate(req);
+      guard.establish(req, user, tokens);
+      await save(req);
+    } catch (err) {
+      metrics.logins.inc({ outcome: 'failed' });
+      // No session holds the token we were just given: revoke it rather than leave it live upstream.
+      await genesys.revokeMe(tokens.accessToken, req.id).catch(() => undefined);
+      throw err;
+    }
     metrics.logins.inc({ outcome: 'ok' });
     metrics.sessionsStarted.inc();
     res.redirect(302, tx.returnTo);
@@ -116,6 +124,12 @@ export function authRouter(deps: {
       res.redirect(303, target);
     },
   );
+
+  // A known path asked with another method is a 405 with Allow (SPEC "Errors"), not a 404.
+  router.all(['/auth/login', '/auth/callback'], (_req, _res, next) =>
+    next(new MethodNotAllowedError(['GET', 'HEAD'])),
+  );
+  router.all('/auth/logout', (_req, _res, next) => next(new MethodNotAllowedError(['POST'])));
 
   return router;
 }

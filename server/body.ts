@@ -15,7 +15,9 @@ export function jsonBody(): RequestHandler[] {
       }
       next();
     },
-    express.json({ limit: JSON_BODY_LIMIT, strict: true, type: 'application/json' }),
+    // Not `strict`: `null` or `"x"` is valid JSON, and the route's validator answers it with
+    // "must be a JSON object" instead of body-parser's misleading "not valid JSON".
+    express.json({ limit: JSON_BODY_LIMIT, strict: false, type: 'application/json' }),
   ];
 }
 

@@ -46,6 +46,11 @@ export function createSessionGuard(deps: {
   const { config, vault, genesys, metrics, logger, clock } = deps;
   // One refresh at a time per session: keyed by the refresh token, which Genesys rotates on use.
   const refreshing = new Map<string, Promise<TokenSet>>();
+  // A finished refresh stays answerable by its old refresh token for a while: requests of the
+  // session loaded before the new tokens reached the store still hold the old (rotated, now dead)
+  // refresh token, and must get the same new set, not a refused refresh that logs the user out.
+  // Longer than the refreshing request can take to proxy its call and save its session.
+  const refreshGraceMs = Math.max(REFRESH_MARGIN_MS, 3 * config.upstreamTimeoutMs);
   const cookieOptions = {
     path: '/',
     httpOnly: true,
@@ -101,9 +106,10 @@ export function createSessionGuard(deps: {
           throw err;
         },
       );
-      refreshing.set(tokens.refreshToken, pending);
-      const forget = (): void => void refreshing.delete(tokens.refreshToken);
-      pending.then(forget, forget);
+      const key = tokens.refreshToken;
+      refreshing.set(key, pending);
+      const forget = (): void => void refreshing.delete(key);
+      pending.then(() => setTimeout(forget, refreshGraceMs).unref(), forget);
     }
     return pending;
   }

@@ -16,7 +16,9 @@ export function sessionRouter(deps: {
   logout: Logout;
 }): Router {
   const { guard, proxy, logout } = deps;
-  const router = Router();
+  // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
+  // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
+  const router = Router({ strict: true, caseSensitive: true });
 
   const toUpstream: RequestHandler = (req, _res, next) => {
     const preserve = booleanQuery(req, 'preserveIdleTTL');

@@ -7,6 +7,8 @@ import { startServer, type RunningServer } from '../../server/http-server';
 import { createMetrics, type Metrics } from '../../server/metrics';
 import type { BffSessionStore } from '../../server/session-store';
 import { MemorySessionStore } from '../../server/memory-session-store';
+import { createTokenVault } from '../../server/token-vault';
+import type { TokenSet } from '../../server/genesys-client';
 import {
   startEmulator,
   type EmulatorUser,
@@ -129,4 +131,79 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (!options.emulator) await emulator.close();
     },
   };
+}
+
+/**
+ * The token sets the harness store holds for live sessions, opened with the gateway's own keys:
+ * lets tests look for token bytes where they must never be (logs, bodies, the store file).
+ */
+export async function storedTokenSets(h: Harness): Promise<TokenSet[]> {
+  const vault = createTokenVault(h.config.tokenEncryptionKeys);
+  const sessions = await h.store.allSessions();
+  return Object.values(sessions)
+    .filter((s) => s.tokens !== undefined)
+    .map((s) => JSON.parse(vault.open(s.tokens as string)) as TokenSet);
+}
+
+/** The Set-Cookie lines of an answer, only those of cookie `name` when given. */
+export function setCookieLines(headers: Headers, name?: string): string[] {
+  const lines = headers.getSetCookie();
+  return name === undefined ? lines : lines.filter((line) => line.startsWith(`${name}=`));
+}
+
+/** A login taken as far as the emulator's redirect back: the callback has not been called yet. */
+export interface PendingLogin {
+  /** The gateway's redirect to {login}/oauth/authorize. */
+  readonly authorizeUrl: URL;
+  readonly state: string;
+  /** This login's transaction cookie, as the gateway set it (scoped to /auth/callback). */
+  readonly loginCookie: { readonly name: string; readonly value: string; readonly line: string };
+  /** Where the emulator sends the browser back: `{gateway}/auth/callback?code&state`. */
+  readonly callbackUrl: string;
+}
+
+/**
+ * Starts a login in `client` and lets the emulator approve it for `user`, stopping short of the
+ * callback, so tests can finish logins in any order, replay, tamper or wait first.
+ */
+export async function beginLogin(
+  h: Harness,
+  client: BrowserClient,
+  user: EmulatorUser,
+  options: { returnTo?: string } = {},
+): Promise<PendingLogin> {
+  const query =
+    options.returnTo === undefined ? '' : `?returnTo=${encodeURIComponent(options.returnTo)}`;
+  const start = await client.get(`/auth/login${query}`);
+  if (start.status !== 302 || !start.location) {
+    throw new Error(`login: ${start.status} ${start.text}`);
+  }
+  const authorizeUrl = new URL(start.location);
+  const state = authorizeUrl.searchParams.get('state') ?? '';
+  const line = setCookieLines(start.headers).find((l) => /;\s*path=\/auth\/callback/i.test(l));
+  if (line === undefined) throw new Error('login: no transaction cookie was set');
+  const pair = line.slice(0, line.indexOf(';'));
+  const eq = pair.indexOf('=');
+  const loginCookie = { name: pair.slice(0, eq), value: pair.slice(eq + 1), line };
+  h.emulator.autoApprove(user.id);
+  const authorize = await client.get(authorizeUrl.toString());
+  if (authorize.status !== 302 || !authorize.location) {
+    throw new Error(`authorize: ${authorize.status} ${authorize.text}`);
+  }
+  return { authorizeUrl, state, loginCookie, callbackUrl: authorize.location };
+}
+
+/**
+ * Re-registers the harness's OAuth client with this access-token lifetime (Genesys allows
+ * 300–172800 s): tokens issued from now on expire that soon, so tests reach expiry and refresh
+ * without moving the clock past the session's own idle timeout.
+ */
+export function setAccessTokenLifetime(h: Harness, seconds: number): void {
+  h.emulator.addClient({
+    id: h.config.oauth.clientId,
+    ...(h.config.oauth.clientSecret !== undefined ? { secret: h.config.oauth.clientSecret } : {}),
+    name: 'tokens-bff tests',
+    redirectUris: [h.config.oauth.redirectUri],
+    accessTokenLifetimeSeconds: seconds,
+  });
 }

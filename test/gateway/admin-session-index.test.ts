@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { startHarness, type Harness } from '../support/gateway-harness';
+import type { BffSessionStore } from '../../server/session-store';
+import { MemorySessionStore } from '../../server/memory-session-store';
+import { SqliteSessionStore } from '../../server/sqlite-session-store';
+import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+
+/**
+ * A store under test, plus a look at what it really holds: sessionIdsOfUser hides expired
+ * entries, so only the raw count can show a stale one left behind.
+ */
+interface StoreUnderTest {
+  create(clock: () => number): BffSessionStore;
+  /** Index entries held, for every user, expired ones included. */
+  rawIndexed(store: BffSessionStore): number;
+  cleanup(): void;
+}
+
+const memory = (): StoreUnderTest => ({
+  // No background sweep: the tests decide when one runs.
+  create: (clock) => new MemorySessionStore({ clock, sweepIntervalMs: 0 }),
+  rawIndexed: (store) => (store as MemorySessionStore).rawSize().indexedSessions,
+  cleanup: () => undefined,
+});
+
+const sqlite = (): StoreUnderTest => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-admin-index-'));
+  const file = path.join(dir, 'sessions.sqlite');
+  return {
+    create: (clock) => new SqliteSessionStore({ path: file, clock, sweepIntervalMs: 0 }),
+    rawIndexed: () => {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return db
+          .prepare<[], number>('SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL')
+          .pluck()
+          .get() as number;
+      } finally {
+        db.close();
+      }
+    },
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+};
+
+describe.each([
+  ['the memory store', memory],
+  ['the SQLite store', sqlite],
+])('the user → sessions index, on %s', (_name, make) => {
+  let h: Harness;
+  let kind: StoreUnderTest;
+  const raw = (): number => kind.rawIndexed(h.store);
+
+  beforeEach(async () => {
+    kind = make();
+    h = await startHarness({ store: (clock) => kind.create(clock) });
+  });
+  afterEach(async () => {
+    await h.close();
+    kind.cleanup();
+  });
+
+  it('logout (DELETE /session) takes the session out of the index', async () => {
+    const first = await h.login(AGENT_USER);
+    await h.login(AGENT_USER);
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(2);
+    expect((await first.request('DELETE', '/session', { csrf: true })).status).toBe(204);
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(1);
+    expect(raw()).toBe(1);
+  });
+
+  it('an expired session leaves no index entry once the store sweeps', async () => {
+    const agent = await h.login(AGENT_USER);
+    expect(raw()).toBe(1);
+    h.emulator.advance((h.config.session.idleTimeoutSeconds + 1) * 1000);
+    // Nothing has read the session since it expired: only the sweep can remove it.
+    expect(raw()).toBe(1);
+    expect(await h.store.sweep()).toBeGreaterThanOrEqual(1);
+    expect(raw()).toBe(0);
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect((await agent.get('/session', { csrf: true })).status).toBe(401);
+    expect(raw()).toBe(0);
+  });
+
+  it('five logins then five logouts leave the index empty', async () => {
+    const clients = [];
+    for (let i = 0; i < 5; i += 1) clients.push(await h.login(AGENT_USER));
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(5);
+    expect(raw()).toBe(5);
+    for (const client of clients) {
+      expect((await client.request('DELETE', '/session', { csrf: true })).status).toBe(204);
+    }
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(raw()).toBe(0);
+  });
+
+  it('an admin revoke removes every index entry of the user and only theirs', async () => {
+    const admin = await h.login(ADMIN_USER);
+    await h.login(AGENT_USER);
+    await h.login(AGENT_USER);
+    expect(raw()).toBe(3);
+    const res = await admin.request('DELETE', `/admin/users/${AGENT_USER.id}/tokens`, {
+      csrf: true,
+    });
+    expect(res.status).toBe(204);
+    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toHaveLength(1);
+    expect(raw()).toBe(1);
+  });
+});
