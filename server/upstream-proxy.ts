@@ -156,13 +156,18 @@ export function createUpstreamProxy(options: {
     proxyReq.on('error', (err) =>
       end({ status_code: err instanceof UpstreamTimeoutError ? 'timeout' : 'error' }),
     );
+    // http-proxy pipes the browser's request stream into proxyReq. Cut that pipe: the upstream
+    // body is only ever the validated one, so bytes a route forgot to read cannot be smuggled
+    // onto the shared keep-alive connection as a second request.
+    req.unpipe(proxyReq);
     if (call.body !== undefined) {
       const json = JSON.stringify(call.body);
       proxyReq.setHeader('Content-Type', 'application/json');
       proxyReq.setHeader('Content-Length', Buffer.byteLength(json));
-      proxyReq.write(json);
+      proxyReq.end(json);
     } else {
       proxyReq.setHeader('Content-Length', '0');
+      proxyReq.end();
     }
   }
 
