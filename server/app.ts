@@ -55,6 +55,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     apiBaseUrl: config.genesys.apiBaseUrl,
     timeoutMs: config.upstreamTimeoutMs,
     metrics,
+    logger,
   });
   const sessions = session({
     name: config.session.cookieName,

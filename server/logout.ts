@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import type { GenesysClient } from './genesys-client';
+import type { GenesysClient, TokenSet } from './genesys-client';
 import type { SessionGuard } from './session-guard';
 
 /** Ends a session for DELETE /session and POST /auth/logout. */
@@ -18,10 +18,7 @@ export function createLogout(deps: {
   logger: Logger;
 }): Logout {
   const { guard, genesys, metrics, logger } = deps;
-  return async (req, res) => {
-    const tokens = guard.tokensOf(req);
-    await guard.end(req, res, 'logout');
-    if (!tokens) return;
+  async function revoke(req: Request, tokens: TokenSet): Promise<void> {
     let outcome = 'ok';
     try {
       const status = await genesys.revokeMe(tokens.accessToken, req.id);
@@ -34,5 +31,16 @@ export function createLogout(deps: {
       );
     }
     metrics.revocations.inc({ kind: 'self', outcome });
+  }
+
+  return async (req, res) => {
+    const tokens = guard.tokensOf(req);
+    try {
+      await guard.end(req, res, 'logout');
+    } finally {
+      // Also when the store could not drop the record (the client then hears 503 and has lost its
+      // cookie): the token is revoked all the same, so the leftover record holds a dead token.
+      if (tokens) await revoke(req, tokens);
+    }
   };
 }

@@ -1,8 +1,10 @@
 import http from 'node:http';
+import { types } from 'node:util';
 import https from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
+import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import {
   AppError,
@@ -86,6 +88,7 @@ export function createUpstreamProxy(options: {
   apiBaseUrl: string;
   timeoutMs: number;
   metrics: Metrics;
+  logger: Logger;
 }): RequestHandler {
   const target = new URL(options.apiBaseUrl);
   const AgentClass = target.protocol === 'https:' ? https.Agent : http.Agent;
@@ -122,11 +125,13 @@ export function createUpstreamProxy(options: {
           res.destroy();
           return;
         }
-        const mapped =
+        fail(
+          req,
+          res,
           err instanceof AppError
             ? err
-            : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err);
-        sendProblem(req, res, mapped);
+            : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err),
+        );
       },
     },
   });
@@ -200,7 +205,22 @@ export function createUpstreamProxy(options: {
         res.end(body);
       }
     } catch (err) {
-      sendProblem(req, res, err);
+      fail(req, res, err);
+    }
+  }
+
+  /** Answers with the one problem serializer; gateway-made 5xx get a warning line with the cause. */
+  function fail(req: Request, res: Response, err: unknown): void {
+    const problem = sendProblem(req, res, err);
+    if (problem.status >= 500 && problem.code !== 'upstream-error') {
+      // isNativeError, not instanceof: errors from node:net may come from another realm (jest).
+      const cause = types.isNativeError(problem.cause)
+        ? `${(problem.cause as NodeJS.ErrnoException).code ?? problem.cause.name}: ${problem.cause.message}`
+        : undefined;
+      options.logger.warn(
+        { requestId: req.id, operation: req.upstream?.operation, status: problem.status, cause },
+        problem.detail,
+      );
     }
   }
 
