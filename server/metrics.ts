@@ -47,7 +47,7 @@ export function createMetrics(): Metrics {
     }),
     sessionsEnded: new Counter({
       name: 'bff_sessions_ended_total',
-      help: 'Sessions ended, by reason (logout, upstream_401, expired, revoked)',
+      help: 'Sessions ended, by reason (logout, upstream_401, expired, revoked, refresh_failed, unreadable)',
       labelNames: ['reason'],
       registers,
     }),

@@ -21,7 +21,8 @@ declare global {
 const REFRESH_MARGIN_MS = 60_000;
 
 /** Why a session ended, for the metric and the log. */
-export type EndReason = 'logout' | 'upstream_401' | 'expired' | 'revoked' | 'refresh_failed';
+export type EndReason =
+  'logout' | 'upstream_401' | 'expired' | 'revoked' | 'refresh_failed' | 'unreadable';
 
 /** Session lifetimes, token refresh and ending sessions: the rules of SPEC "Lifetimes". */
 export interface SessionGuard {
@@ -128,8 +129,13 @@ export function createSessionGuard(deps: {
   const requireSession: RequestHandler = async (req, res, next) => {
     try {
       const session = req.session;
-      let tokens = session?.user ? tokensOf(req) : undefined;
-      if (!session?.user || !tokens) throw new UnauthenticatedError();
+      if (!session?.user) throw new UnauthenticatedError();
+      let tokens = tokensOf(req);
+      if (!tokens) {
+        // Its key left the rotation list, or the row was tampered with: the session is dead.
+        await end(req, res, 'unreadable');
+        throw new UnauthenticatedError();
+      }
       const now = clock();
       if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
         await end(req, res, 'expired');

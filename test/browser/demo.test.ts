@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -21,6 +22,11 @@ let url: string;
 let output = '';
 
 beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(
+      `No Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium).`,
+    );
+  }
   const port = await freePort();
   demo = spawn(process.execPath, [DEMO, '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],

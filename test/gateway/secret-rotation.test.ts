@@ -73,7 +73,8 @@ describe('rotating SESSION_SECRET and TOKEN_ENCRYPTION_KEY', () => {
     h = await restart({ TOKEN_ENCRYPTION_KEY: newKey });
     emulator.clearRequests();
     expect((await browserFor(h, browser).get('/session', { csrf: true })).status).toBe(401);
-    // Unreadable tokens are never sent anywhere.
+    // Unreadable tokens are never sent anywhere, and the dead session leaves the store.
     expect(emulator.requestsFor('getTokensMe')).toHaveLength(0);
+    expect(await h.store.countSessions()).toBe(0);
   });
 });
