@@ -9,7 +9,6 @@ import { parseReturnTo } from './return-to';
 import { singleQuery } from './query';
 import { createPkcePair, randomToken } from './pkce';
 import { LOGIN_TRANSACTION_TTL_MS, type loginTransactions } from './login-transaction';
-import { requireAntiForgery } from './csrf';
 import type { Logout } from './logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
@@ -112,7 +111,7 @@ export function authRouter(deps: {
 
   router.post(
     '/auth/logout',
-    requireAntiForgery(config.publicOrigin, { originStandsIn: true }),
+    // Anti-forgery (Origin stands in for X-CSRF) is mounted in app.ts, before the session is read.
     async (req: Request, res: Response) => {
       await logout(req, res);
       const target = config.idpLogout
