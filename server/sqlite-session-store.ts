@@ -380,11 +380,11 @@ function migrate(db: Database.Database): void {
   })();
 }
 
+// By code, not `instanceof Database.SqliteError`: the native addon keeps the error class of the
+// first module instance that loaded it, so under several module registries (jest) instanceof lies.
 function isLockError(err: unknown): boolean {
-  return (
-    err instanceof Database.SqliteError &&
-    (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'))
-  );
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
 }
 
 function closeQuietly(handle: Handle | undefined): void {
