@@ -123,7 +123,7 @@ describe('authorization code flow', () => {
       prompt: 'login',
     });
     expect(res.status).toBe(302);
-    expect(redirectParams(res).get('code')).toBeTruthy();
+    expect(redirectParams(res).get('code')).toMatch(/^[A-Za-z0-9_-]{16,}$/);
   });
 
   it('tokens expire after the client lifetime on the emulator clock', async () => {
@@ -186,7 +186,7 @@ describe('GET /oauth/authorize refuses', () => {
     expect(res.status).toBe(302);
     const query = redirectParams(res);
     expect(query.get('error')).toBe(error);
-    expect(query.get('error_description')).toBeTruthy();
+    expect(query.get('error_description')).toMatch(/\S/);
     expect(query.get('state')).toBe('keep-me');
     expect(query.get('code')).toBeNull();
   });

@@ -120,7 +120,7 @@ describe('the official SDK in gateway mode', () => {
     const token = useToken(AGENT_USER.id);
     const res = await tokens.headTokensMe();
     expect(res.status).toBe(200);
-    expect(res.headers['inin-correlation-id']).toBeTruthy();
+    expect(res.headers['inin-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
     const [seen] = emu.requestsFor('headTokensMe');
     expect(seen?.headers.authorization).toBe(`Bearer ${token}`);
   });

@@ -39,7 +39,7 @@ async function auditLinesOf(h: Harness, requestId: string): Promise<AuditLine[]>
 /** The one audit line of `res`, checked against the response it describes. */
 async function theAuditLineOf(h: Harness, res: ClientResponse): Promise<AuditLine> {
   const requestId = res.headers.get('x-request-id');
-  expect(requestId).toBeTruthy();
+  expect(requestId).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
   const lines = await auditLinesOf(h, requestId as string);
   expect(lines).toHaveLength(1);
   const [line] = lines as [AuditLine];

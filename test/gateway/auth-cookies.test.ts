@@ -107,7 +107,7 @@ describe('session and login cookies over http (loopback)', () => {
     const verifier = new URLSearchParams(h.emulator.requestsFor('token')[0]?.body).get(
       'code_verifier',
     );
-    expect(verifier).toBeTruthy();
+    expect(verifier).toMatch(/^[A-Za-z0-9._~-]{43,128}$/);
     expect(login.loginCookie.value).not.toContain(verifier);
 
     // One use: the callback deletes it with the same path.
