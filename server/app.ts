@@ -48,7 +48,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   const clock = deps.clock ?? Date.now;
   const vault = createTokenVault(config.tokenEncryptionKeys);
   const genesys = deps.genesys ?? createGenesysClient(config, metrics, clock);
-  const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock });
+  const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock, store });
   const logout = createLogout({ guard, genesys, metrics, logger });
   const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
   const proxy = createUpstreamProxy({
@@ -57,7 +57,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     metrics,
     logger,
   });
-  const sessions = session({
+  const loadSession = session({
     name: config.session.cookieName,
     secret: [...config.session.secrets],
     store,
@@ -76,6 +76,15 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
       maxAge: config.session.idleTimeoutSeconds * 1000,
     },
   });
+  // With unset: 'destroy', express-session deletes from the store, as the response ends, every
+  // session it holds no req.session for: also one it could not load because the store failed.
+  // After a store hiccup that would log the user out (and with a wedged store cost a second
+  // timeout before the 503): a failed load forgets the session id instead.
+  const sessions: RequestHandler = (req, res, next) =>
+    loadSession(req, res, (err?: unknown) => {
+      if (err !== undefined) (req as { sessionID?: string }).sessionID = undefined;
+      next(err);
+    });
   const countStoreErrors: ErrorRequestHandler = (err, _req, _res, next) => {
     if (err instanceof StoreUnavailableError) metrics.storeErrors.inc();
     next(err);

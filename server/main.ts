@@ -6,9 +6,10 @@ import { startServer } from './http-server';
 import type { BffSessionStore } from './session-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { MemorySessionStore } from './memory-session-store';
+import { RedisSessionStore } from './redis-session-store';
 
 /** The one composition root: environment in, listening server out, signals trapped. */
-function buildStore(config: Config, logger: Logger): BffSessionStore {
+async function buildStore(config: Config, logger: Logger): Promise<BffSessionStore> {
   const lifetimes = {
     defaultTtlMs: config.session.idleTimeoutSeconds * 1000,
     absoluteTimeoutMs: config.session.absoluteTimeoutSeconds * 1000,
@@ -19,10 +20,14 @@ function buildStore(config: Config, logger: Logger): BffSessionStore {
       return new SqliteSessionStore({ path: config.session.sqlitePath, ...lifetimes });
     case 'memory':
       return new MemorySessionStore(lifetimes);
-    case 'redis':
-      throw new ConfigError([
-        { variable: 'SESSION_STORE', message: 'redis is not available in this build yet' },
-      ]);
+    case 'redis': {
+      // The schema requires REDIS_URL with SESSION_STORE=redis.
+      const store = new RedisSessionStore({ url: config.session.redisUrl as string, ...lifetimes });
+      // Unreachable at start: one line naming the Redis, exit 1 (main's catch below). Once
+      // started, an outage only turns requests and /readyz to 503 until Redis is back.
+      await store.connect();
+      return store;
+    }
   }
 }
 
@@ -45,7 +50,7 @@ async function main(): Promise<void> {
       'PUBLIC_BASE_URL is https but TRUST_PROXY is false: behind a TLS-terminating proxy, set TRUST_PROXY or no session cookie is sent',
     );
   }
-  const store = buildStore(config, logger);
+  const store = await buildStore(config, logger);
   const server = await startServer(config, { logger, store });
   logger.info(
     { url: server.url, metricsUrl: server.metricsUrl, store: config.session.store },

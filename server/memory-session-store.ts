@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SessionData } from 'express-session';
 import {
   BffSessionStore,
@@ -6,7 +7,7 @@ import {
   serializeSession,
   sessionUserId,
 } from './session-store';
-import type { BffSessionStoreOptions } from './session-store';
+import type { BffSessionStoreOptions, LockRelease } from './session-store';
 
 /** Options of the in-memory store (the shared store options). */
 export type MemorySessionStoreOptions = BffSessionStoreOptions;
@@ -24,6 +25,7 @@ export class MemorySessionStore extends BffSessionStore {
   // The user index is updated in the same synchronous step as `sessions`, so they never drift.
   private readonly sidsByUser = new Map<string, Set<string>>();
   private readonly claims = new Map<string, number>();
+  private readonly locks = new Map<string, { readonly token: string; readonly until: number }>();
   private closed = false;
 
   constructor(options: MemorySessionStoreOptions = {}) {
@@ -125,6 +127,19 @@ export class MemorySessionStore extends BffSessionStore {
     return true;
   }
 
+  async lock(key: string, ttlMs: number): Promise<LockRelease | undefined> {
+    this.assertOpen();
+    const now = this.clock();
+    const held = this.locks.get(key);
+    if (held !== undefined && held.until > now) return undefined;
+    // The token tells this holder's lock from a later one taken after this one expired.
+    const token = randomUUID();
+    this.locks.set(key, { token, until: now + ttlMs });
+    return async () => {
+      if (this.locks.get(key)?.token === token) this.locks.delete(key);
+    };
+  }
+
   async sweep(): Promise<number> {
     this.assertOpen();
     const now = this.clock();
@@ -141,6 +156,12 @@ export class MemorySessionStore extends BffSessionStore {
         removed += 1;
       }
     }
+    for (const [key, { until }] of [...this.locks]) {
+      if (until <= now) {
+        this.locks.delete(key);
+        removed += 1;
+      }
+    }
     return removed;
   }
 
@@ -154,6 +175,7 @@ export class MemorySessionStore extends BffSessionStore {
     this.sessions.clear();
     this.sidsByUser.clear();
     this.claims.clear();
+    this.locks.clear();
   }
 
   // The entry when it is live; an expired one is deleted on the way (lazy expiry).
@@ -184,7 +206,13 @@ export class MemorySessionStore extends BffSessionStore {
   }
 
   /** Entries held, expired ones included, for tests that check nothing grows without bound. */
-  rawSize(): { sessions: number; indexedUsers: number; indexedSessions: number; claims: number } {
+  rawSize(): {
+    sessions: number;
+    indexedUsers: number;
+    indexedSessions: number;
+    claims: number;
+    locks: number;
+  } {
     let indexedSessions = 0;
     for (const sids of this.sidsByUser.values()) indexedSessions += sids.size;
     return {
@@ -192,6 +220,7 @@ export class MemorySessionStore extends BffSessionStore {
       indexedUsers: this.sidsByUser.size,
       indexedSessions,
       claims: this.claims.size,
+      locks: this.locks.size,
     };
   }
 }

@@ -37,6 +37,9 @@ export interface StoreLogger {
   warn(details: object, message: string): void;
 }
 
+/** Gives a lock back; resolves once it is gone or could not be reached (it then expires). */
+export type LockRelease = () => Promise<void>;
+
 /** Options every BffSessionStore takes. */
 export interface BffSessionStoreOptions {
   /** Lifetime of a session whose cookie has no expiry (browser-session cookie). Default 24 h. */
@@ -98,7 +101,14 @@ export abstract class BffSessionStore extends session.Store {
    * the store, so a one-time value (a login state) is good for one use across all replicas.
    */
   abstract claimOnce(key: string, ttlMs: number): Promise<boolean>;
-  /** Removes expired sessions (with their index entries) and claims now; resolves with how many went. */
+  /**
+   * Takes the lock `key` for at most `ttlMs`: resolves with its release function, or undefined
+   * while another holder (in this process or any other sharing the store) has it. A lock expires
+   * on its own after `ttlMs`, so a holder that crashed cannot wedge it; a release after that
+   * leaves a later holder's lock alone. Release never rejects: a lock it cannot remove expires.
+   */
+  abstract lock(key: string, ttlMs: number): Promise<LockRelease | undefined>;
+  /** Removes expired sessions (with their index entries), claims and locks; resolves with how many went. */
   abstract sweep(): Promise<number>;
   /** throws StoreUnavailableError when the store cannot serve (used by /readyz) */
   abstract ping(): Promise<void>;
@@ -106,33 +116,44 @@ export abstract class BffSessionStore extends session.Store {
   abstract close(): Promise<void>;
 
   override get(sid: string, callback: (err: unknown, sess?: SessionData | null) => void): void {
-    deliver(() => this.getSession(sid), callback);
+    this.deliver(() => this.getSession(sid), callback);
   }
 
   override set(sid: string, sess: SessionData, callback?: (err?: unknown) => void): void {
-    deliver(() => this.setSession(sid, sess), callback);
+    this.deliver(() => this.setSession(sid, sess), callback);
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
-    deliver(() => this.destroySession(sid), callback);
+    this.deliver(() => this.destroySession(sid), callback);
   }
 
   override touch(sid: string, sess: SessionData, callback?: (err?: unknown) => void): void {
-    deliver(() => this.touchSession(sid, sess), callback);
+    this.deliver(() => this.touchSession(sid, sess), callback);
   }
 
   override all(
     callback: (err: unknown, sessions?: Record<string, SessionData> | null) => void,
   ): void {
-    deliver(() => this.allSessions(), callback);
+    this.deliver(() => this.allSessions(), callback);
   }
 
   override length(callback: (err: unknown, length?: number) => void): void {
-    deliver(() => this.countSessions(), callback);
+    this.deliver(() => this.countSessions(), callback);
   }
 
   override clear(callback?: (err?: unknown) => void): void {
-    deliver(() => this.clearSessions(), callback);
+    this.deliver(() => this.clearSessions(), callback);
+  }
+
+  /**
+   * Runs a store operation for a callback-style caller (express-session): the callback runs
+   * exactly once, on a later tick, and every failure reaches it as a StoreUnavailableError.
+   */
+  protected deliver<T>(
+    operation: () => Promise<T>,
+    callback: ((err: unknown, value?: T) => void) | undefined,
+  ): void {
+    deliver(operation, callback);
   }
 
   /** When the stored session must expire: its cookie's expiry, else now + the default ttl. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import type { SessionData } from 'express-session';
@@ -10,7 +11,7 @@ import {
   sessionUserId,
   toStoreUnavailable,
 } from './session-store';
-import type { BffSessionStoreOptions } from './session-store';
+import type { BffSessionStoreOptions, LockRelease } from './session-store';
 
 /** Options of the SQLite store. */
 export interface SqliteSessionStoreOptions extends BffSessionStoreOptions {
@@ -40,6 +41,17 @@ const SCHEMA = `
     expires_at INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires_at);
+`;
+
+// Added after schema 1 without a version bump: it is purely additive, so a database that has it
+// still opens in a build that does not know it (a rollback keeps working).
+const LOCKS_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS locks (
+    key TEXT PRIMARY KEY NOT NULL,
+    token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS locks_by_expiry ON locks (expires_at);
 `;
 
 interface Row {
@@ -72,7 +84,9 @@ function prepareStatements(db: Database.Database) {
       .prepare<[number], number>('SELECT COUNT(*) FROM sessions WHERE expires_at > ?')
       .pluck(),
     countRaw: db
-      .prepare<[], number>('SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM claims)')
+      .prepare<[], number>(
+        'SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM claims) + (SELECT COUNT(*) FROM locks)',
+      )
       .pluck(),
     clear: db.prepare<[]>('DELETE FROM sessions'),
     idsOfUser: db
@@ -91,6 +105,15 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE claims.expires_at <= ?`,
     ),
     sweepClaims: db.prepare<[number]>('DELETE FROM claims WHERE expires_at <= ?'),
+    // Atomic like the claim, and across processes sharing the file: an expired lock is taken
+    // over with a new token, a live one changes nothing (0 rows).
+    lock: db.prepare<[string, string, number, number]>(
+      `INSERT INTO locks (key, token, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+       WHERE locks.expires_at <= ?`,
+    ),
+    unlock: db.prepare<[string, string]>('DELETE FROM locks WHERE key = ? AND token = ?'),
+    sweepLocks: db.prepare<[number]>('DELETE FROM locks WHERE expires_at <= ?'),
     // BEGIN IMMEDIATE takes the write lock, so ping also notices a database another process
     // keeps locked, which a plain SELECT would not in WAL mode.
     begin: db.prepare<[]>('BEGIN IMMEDIATE'),
@@ -203,10 +226,27 @@ export class SqliteSessionStore extends BffSessionStore {
     return this.run('write', (s) => s.claim.run(key, now + ttlMs, now).changes === 1);
   }
 
+  async lock(key: string, ttlMs: number): Promise<LockRelease | undefined> {
+    const now = this.clock();
+    const token = randomUUID();
+    const taken = this.run('write', (s) => s.lock.run(key, token, now + ttlMs, now).changes === 1);
+    if (!taken) return undefined;
+    return async () => {
+      try {
+        this.run('write', (s) => s.unlock.run(key, token));
+      } catch (err) {
+        this.logger.warn({ err }, 'session store: a lock could not be released; it expires');
+      }
+    };
+  }
+
   async sweep(): Promise<number> {
     const now = this.clock();
     return this.run('write', (s, db) =>
-      db.transaction(() => s.sweep.run(now).changes + s.sweepClaims.run(now).changes)(),
+      db.transaction(
+        () =>
+          s.sweep.run(now).changes + s.sweepClaims.run(now).changes + s.sweepLocks.run(now).changes,
+      )(),
     );
   }
 
@@ -233,7 +273,7 @@ export class SqliteSessionStore extends BffSessionStore {
     closeQuietly(handle);
   }
 
-  /** Rows held (sessions and claims, expired ones included), for tests that check nothing leaks. */
+  /** Rows held (sessions, claims and locks, expired ones included), for tests that check nothing leaks. */
   rawRowCount(): number {
     return this.run('read', (s) => s.countRaw.get() ?? 0);
   }
@@ -373,11 +413,13 @@ function migrate(db: Database.Database): void {
   if (version > SCHEMA_VERSION) {
     throw new Error(`session database schema ${version} is newer than this gateway supports`);
   }
-  if (version === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  })();
+  if (version !== SCHEMA_VERSION) {
+    db.transaction(() => {
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+  db.exec(LOCKS_SCHEMA);
 }
 
 // By code, not `instanceof Database.SqliteError`: the native addon keeps the error class of the

@@ -2,8 +2,8 @@ import { MemorySessionStore } from '../server/memory-session-store';
 import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
 
 function rawTotal(store: MemorySessionStore): number {
-  const { sessions, indexedUsers, indexedSessions, claims } = store.rawSize();
-  return sessions + indexedUsers + indexedSessions + claims;
+  const { sessions, indexedUsers, indexedSessions, claims, locks } = store.rawSize();
+  return sessions + indexedUsers + indexedSessions + claims + locks;
 }
 
 describeSessionStoreContract('MemorySessionStore', {
@@ -23,6 +23,7 @@ describe('MemorySessionStore', () => {
       indexedUsers: 2,
       indexedSessions: 2,
       claims: 0,
+      locks: 0,
     });
     now += 100;
     expect(await store.sessionIdsOfUser('bob')).toEqual([]);
@@ -31,6 +32,7 @@ describe('MemorySessionStore', () => {
       indexedUsers: 1,
       indexedSessions: 1,
       claims: 0,
+      locks: 0,
     });
     await store.destroySession('b');
     expect(store.rawSize()).toEqual({
@@ -38,6 +40,7 @@ describe('MemorySessionStore', () => {
       indexedUsers: 0,
       indexedSessions: 0,
       claims: 0,
+      locks: 0,
     });
     await store.close();
   });

@@ -21,10 +21,19 @@ function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
+const optionsOf = new WeakMap<object, SqliteSessionStoreOptions>();
+
+function openWith(options: SqliteSessionStoreOptions): SqliteSessionStore {
+  const store = new SqliteSessionStore(options);
+  optionsOf.set(store, options);
+  return store;
+}
+
 describeSessionStoreContract('SqliteSessionStore', {
-  create: (options) =>
-    new SqliteSessionStore({ path: path.join(tempDir(), 'sessions.sqlite'), ...options }),
+  create: (options) => openWith({ path: path.join(tempDir(), 'sessions.sqlite'), ...options }),
   rawSize: (store) => (store as SqliteSessionStore).rawRowCount(),
+  // Another process on the same file, as far as SQLite's locking goes: its own connection.
+  sameBacking: (store) => openWith(optionsOf.get(store) as SqliteSessionStoreOptions),
   cleanup: removeTempDirs,
 });
 

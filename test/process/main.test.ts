@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/gateway-harness';
+import { startRedisServer } from '../support/redis-server';
 
 // The production entry point as ops run it: `node dist/server/main.js` (built by `npm test`'s pretest).
 const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
@@ -79,5 +80,55 @@ describe('node dist/server/main.js', () => {
       child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('with SESSION_STORE=redis', () => {
+    async function baseEnv(): Promise<Record<string, string>> {
+      const port = await freePort();
+      return {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        OAUTH_CLIENT_ID: 'client',
+        SESSION_SECRET: 'x'.repeat(40),
+        SESSION_STORE: 'redis',
+      };
+    }
+
+    it('when Redis cannot be reached at start, prints one line naming it (no password, no stack) and exits 1', async () => {
+      const redisPort = await freePort();
+      const child = run({
+        ...(await baseEnv()),
+        REDIS_URL: `redis://default:redis-password-value@127.0.0.1:${redisPort}`,
+      });
+      const io = collect(child);
+      expect(await exitOf(child)).toBe(1);
+      expect(io.err()).toMatch(
+        new RegExp(
+          `^tokens-bff failed to start: cannot connect to Redis at redis://127\\.0\\.0\\.1:${redisPort}: [^\\n]*ECONNREFUSED[^\\n]*\\n$`,
+        ),
+      );
+      expect(io.err()).not.toContain('redis-password-value');
+      expect(io.out()).not.toContain('"msg":"listening"');
+    });
+
+    it('with Redis up, listens, is ready, and stops cleanly on SIGTERM', async () => {
+      const redis = await startRedisServer();
+      const env = await baseEnv();
+      const child = run({ ...env, REDIS_URL: redis.url });
+      const io = collect(child);
+      try {
+        await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
+        expect(io.out()).toContain('"store":"redis"');
+        expect((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).status).toBe(200);
+        const exited = exitOf(child);
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(io.err()).toBe('');
+      } finally {
+        child.kill('SIGKILL');
+        await redis.stop();
+      }
+    });
   });
 });

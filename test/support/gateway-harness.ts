@@ -50,8 +50,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** Extra or overriding environment for loadConfig. */
   env?: Record<string, string>;
-  /** Defaults to a memory store on the emulator's clock. */
-  store?: (clock: () => number) => BffSessionStore;
+  /** Defaults to a memory store on the emulator's clock; may resolve later (a store that connects). */
+  store?: (clock: () => number) => BffSessionStore | Promise<BffSessionStore>;
   /** Confidential client (default) or PKCE-only public client. */
   publicClient?: boolean;
   /** Start against this emulator instead of a new one (it is not closed by the harness). */
@@ -91,7 +91,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   });
   const clock = (): number => emulator.now();
-  const store = options.store?.(clock) ?? new MemorySessionStore({ clock });
+  const store = (await options.store?.(clock)) ?? new MemorySessionStore({ clock });
   const metrics = createMetrics();
   const server = await startServer(
     config,

@@ -20,6 +20,11 @@ export interface SessionStoreContractHarness {
   create(options: ContractStoreOptions): BffSessionStore | Promise<BffSessionStore>;
   /** Entries the store holds, expired and index entries included, to prove nothing leaks. */
   rawSize(store: BffSessionStore): number | Promise<number>;
+  /**
+   * A second store on the same backing as `store` (same file, same Redis and prefix), as another
+   * replica would open it; omitted where there is no such thing (memory).
+   */
+  sameBacking?(store: BffSessionStore): BffSessionStore | Promise<BffSessionStore>;
   /** Runs after each test, once every store made by the test is closed. */
   cleanup?(): void | Promise<void>;
 }
@@ -201,7 +206,11 @@ export function describeSessionStoreContract(
         const sweep = jest.spyOn(timed, 'sweep');
         await timed.setSession('s1', sessionFor(now, { userId: 'u1', ttlMs: 1 }));
         now += 5;
+        // In a store that answers over the network, a sweep may have started (with the old
+        // time) while the set was in flight: look at one that starts now, once it is done.
+        sweep.mockClear();
         await waitFor(() => sweep.mock.calls.length > 0);
+        await sweep.mock.results[0]?.value;
         expect(await harness.rawSize(timed)).toBe(0);
         await timed.close();
         sweep.mockClear();
@@ -323,6 +332,77 @@ export function describeSessionStoreContract(
       });
     });
 
+    describe('lock', () => {
+      it('is held by one caller at a time, and free again once released', async () => {
+        const release = await store.lock('refresh:s1', 1000);
+        expect(release).toBeInstanceOf(Function);
+        expect(await store.lock('refresh:s1', 1000)).toBeUndefined();
+        await release?.();
+        const again = await store.lock('refresh:s1', 1000);
+        expect(again).toBeInstanceOf(Function);
+        await again?.();
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+
+      it('expires after ttlMs, so a holder that crashed cannot wedge it', async () => {
+        const crashed = await store.lock('refresh:s1', 1000);
+        expect(crashed).toBeDefined();
+        now += 999;
+        expect(await store.lock('refresh:s1', 1000)).toBeUndefined();
+        now += 1;
+        const next = await store.lock('refresh:s1', 1000);
+        expect(next).toBeDefined();
+        // The late release of the expired holder must not free the new holder's lock.
+        await crashed?.();
+        expect(await store.lock('refresh:s1', 1000)).toBeUndefined();
+        await next?.();
+        expect(await store.lock('refresh:s1', 1000)).toBeDefined();
+      });
+
+      it('a release called twice is harmless', async () => {
+        const release = await store.lock('k', 1000);
+        await release?.();
+        const other = await store.lock('k', 1000);
+        await release?.();
+        expect(await store.lock('k', 1000)).toBeUndefined();
+        await other?.();
+      });
+
+      it('is atomic under concurrent attempts', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, () => store.lock('refresh:race', 1000)),
+        );
+        expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+      });
+
+      it('keeps keys apart, and apart from claimOnce', async () => {
+        expect(await store.claimOnce('k', 1000)).toBe(true);
+        expect(await store.lock('k', 1000)).toBeDefined();
+        expect(await store.lock('other', 1000)).toBeDefined();
+        expect(await store.claimOnce('k', 1000)).toBe(false);
+      });
+
+      it('is shared by every user of the store: another store on the same backing sees it', async () => {
+        const second = await harness.sameBacking?.(store);
+        if (second === undefined) return;
+        opened.push(second);
+        const release = await store.lock('refresh:s1', 1000);
+        expect(await second.lock('refresh:s1', 1000)).toBeUndefined();
+        await release?.();
+        const theirs = await second.lock('refresh:s1', 1000);
+        expect(theirs).toBeDefined();
+        expect(await store.lock('refresh:s1', 1000)).toBeUndefined();
+        await theirs?.();
+      });
+
+      it('expired locks are swept', async () => {
+        await store.lock('k', 100);
+        now += 100;
+        expect(await store.sweep()).toBe(1);
+        expect(await harness.rawSize(store)).toBe(0);
+      });
+    });
+
     describe('express-session callbacks', () => {
       it('calls each callback exactly once, never synchronously', async () => {
         const calls: string[] = [];
@@ -361,6 +441,13 @@ export function describeSessionStoreContract(
         await expect(store.getSession('s1')).rejects.toBeInstanceOf(StoreUnavailableError);
         await expect(store.destroyUser('u1')).rejects.toBeInstanceOf(StoreUnavailableError);
         await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.lock('k', 1000)).rejects.toBeInstanceOf(StoreUnavailableError);
+      });
+
+      it('a release after close resolves: the lock expires on its own', async () => {
+        const release = await store.lock('k', 1000);
+        await store.close();
+        await expect(release?.()).resolves.toBeUndefined();
       });
 
       it('pings while healthy', async () => {

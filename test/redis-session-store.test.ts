@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+import { StoreUnavailableError } from '../server/session-store';
+import { RedisSessionStore } from '../server/redis-session-store';
+import type { RedisSessionStoreOptions } from '../server/redis-session-store';
+import { createTokenVault } from '../server/token-vault';
+import { freePort } from './support/gateway-harness';
+import { startRedisServer, type RedisServer } from './support/redis-server';
+import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
+
+let redis: RedisServer;
+// A plain client of its own, to look at Redis the way an operator (or an attacker) would.
+let raw: ReturnType<typeof createClient>;
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  raw = createClient({ url: redis.url });
+  raw.on('error', () => undefined);
+  await raw.connect();
+});
+
+afterAll(async () => {
+  if (raw.isOpen) await raw.disconnect();
+  await redis?.stop();
+});
+
+const optionsOf = new WeakMap<object, RedisSessionStoreOptions>();
+
+async function connectWith(options: RedisSessionStoreOptions): Promise<RedisSessionStore> {
+  const store = new RedisSessionStore(options);
+  optionsOf.set(store, options);
+  await store.connect();
+  return store;
+}
+
+describeSessionStoreContract('RedisSessionStore', {
+  create: (options) =>
+    connectWith({ url: redis.url, keyPrefix: `contract-${(prefixes += 1)}:`, ...options }),
+  rawSize: (store) => (store as RedisSessionStore).rawKeyCount(),
+  // Another replica: its own connection, the same Redis and key prefix.
+  sameBacking: (store) => connectWith(optionsOf.get(store) as RedisSessionStoreOptions),
+  cleanup: async () => {
+    await raw.flushAll();
+  },
+});
+
+describe('RedisSessionStore', () => {
+  let now: number;
+  let prefix: string;
+  const stores: RedisSessionStore[] = [];
+  const warnings: string[] = [];
+
+  async function open(options: Partial<RedisSessionStoreOptions> = {}): Promise<RedisSessionStore> {
+    const store = await connectWith({
+      url: redis.url,
+      keyPrefix: prefix,
+      clock: () => now,
+      sweepIntervalMs: 0,
+      logger: { warn: (_details, message) => warnings.push(message) },
+      ...options,
+    });
+    stores.push(store);
+    return store;
+  }
+
+  async function eventually<T>(attempt: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  async function timed<T>(run: () => Promise<T>): Promise<[unknown, number]> {
+    const started = Date.now();
+    try {
+      await run();
+      return [undefined, Date.now() - started];
+    } catch (err) {
+      return [err, Date.now() - started];
+    }
+  }
+
+  beforeEach(() => {
+    now = Date.now();
+    prefix = `store-${(prefixes += 1)}:`;
+    warnings.length = 0;
+  });
+
+  afterEach(async () => {
+    redis.resume();
+    for (const store of stores.splice(0)) await store.close();
+    if (!raw.isReady) await eventually(() => raw.ping());
+    await raw.flushAll();
+  });
+
+  describe('key layout', () => {
+    it('keeps the user index as a Redis SET moved in the same step as the session, with a TTL covering its longest member', async () => {
+      const store = await open();
+      await store.setSession('a', sessionFor(now, { userId: 'alice', ttlMs: 1_000 }));
+      await store.setSession('b', sessionFor(now, { userId: 'alice', ttlMs: 50_000 }));
+      expect((await raw.sMembers(`${prefix}user:alice`)).sort()).toEqual(['a', 'b']);
+      expect(await raw.pTTL(`${prefix}user:alice`)).toBeGreaterThanOrEqual(
+        await raw.pTTL(`${prefix}sess:b`),
+      );
+      // The session's own TTL follows its cookie (plus the collection grace).
+      const ttl = await raw.pTTL(`${prefix}sess:b`);
+      expect(ttl).toBeGreaterThan(50_000);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+
+      await store.setSession('a', sessionFor(now, { userId: 'bob' }));
+      expect(await raw.sMembers(`${prefix}user:alice`)).toEqual(['b']);
+      expect(await raw.sMembers(`${prefix}user:bob`)).toEqual(['a']);
+      await store.destroySession('b');
+      expect(await raw.exists(`${prefix}user:alice`)).toBe(0);
+    });
+
+    it('prunes members whose session Redis expired by itself, on read and on sweep', async () => {
+      const store = await open();
+      await store.setSession('gone', sessionFor(now, { userId: 'alice' }));
+      await store.setSession('live', sessionFor(now, { userId: 'alice' }));
+      await store.setSession('gone-too', sessionFor(now, { userId: 'bob' }));
+      // As Redis does when a key's TTL runs out: the key goes, the set member stays.
+      await raw.del([`${prefix}sess:gone`, `${prefix}sess:gone-too`]);
+      expect(await store.sessionIdsOfUser('alice')).toEqual(['live']);
+      expect(await raw.sMembers(`${prefix}user:alice`)).toEqual(['live']);
+      expect(await raw.exists(`${prefix}user:bob`)).toBe(1);
+      await store.sweep();
+      expect(await raw.exists(`${prefix}user:bob`)).toBe(0);
+      expect(await store.rawKeyCount()).toBe(2);
+    });
+
+    it('sweeps a large user set page by page (SSCAN)', async () => {
+      const store = await open();
+      for (let i = 0; i < 320; i += 1) {
+        await store.setSession(
+          `s${i}`,
+          sessionFor(now, { userId: 'alice', ttlMs: i < 100 ? 100 : 60_000 }),
+        );
+      }
+      await raw.del(Array.from({ length: 10 }, (_, i) => `${prefix}sess:s${100 + i}`));
+      now += 100;
+      expect(await store.sweep()).toBe(100);
+      expect(await raw.sCard(`${prefix}user:alice`)).toBe(210);
+      expect(await store.sessionIdsOfUser('alice')).toHaveLength(210);
+    });
+
+    it('a dump of every key holds the session but no token bytes', async () => {
+      const vault = createTokenVault([randomBytes(32)]);
+      const store = await open();
+      const accessToken = `AT-${randomBytes(16).toString('hex')}`;
+      const refreshToken = `RT-${randomBytes(16).toString('hex')}`;
+      const tokens = vault.seal(JSON.stringify({ accessToken, refreshToken }));
+      await store.setSession('s1', sessionFor(now, { userId: 'user-in-redis', tokens }));
+      await store.claimOnce('login-state:x', 60_000);
+      await store.lock('refresh:s1', 60_000);
+
+      const parts: string[] = [];
+      for (const key of await raw.keys('*')) {
+        parts.push(key);
+        const type = await raw.type(key);
+        if (type === 'string') parts.push((await raw.get(key)) ?? '');
+        else if (type === 'hash') parts.push(JSON.stringify(await raw.hGetAll(key)));
+        else if (type === 'set') parts.push(...(await raw.sMembers(key)));
+        else throw new Error(`unexpected ${type} key ${key}`);
+      }
+      const dump = parts.join('\n');
+      // Control: the dump does hold the session.
+      expect(dump).toContain('user-in-redis');
+      expect(dump).toContain(tokens);
+      for (const secret of [accessToken, refreshToken]) {
+        expect(dump).not.toContain(secret);
+        expect(dump).not.toContain(Buffer.from(secret).toString('base64'));
+      }
+    });
+  });
+
+  describe('when Redis goes away', () => {
+    it('rejects every operation with StoreUnavailableError within ~1 s, stays up, and recovers by itself once Redis is back', async () => {
+      const store = await open();
+      const disconnects: unknown[] = [];
+      store.on('disconnect', () => disconnects.push('disconnect'));
+      await store.setSession('s1', sessionFor(now, { userId: 'alice' }));
+
+      await redis.kill();
+      const operations: [string, () => Promise<unknown>][] = [
+        ['get', () => store.getSession('s1')],
+        ['set', () => store.setSession('s2', sessionFor(now, { userId: 'alice' }))],
+        ['touch', () => store.touchSession('s1', sessionFor(now, { userId: 'alice' }))],
+        ['destroy', () => store.destroySession('s1')],
+        ['sessionIdsOfUser', () => store.sessionIdsOfUser('alice')],
+        ['destroyUser', () => store.destroyUser('alice')],
+        ['claimOnce', () => store.claimOnce('k', 1000)],
+        ['lock', () => store.lock('k', 1000)],
+        ['count', () => store.countSessions()],
+        ['sweep', () => store.sweep()],
+        ['ping', () => store.ping()],
+      ];
+      for (const [name, run] of operations) {
+        const [err, ms] = await timed(run);
+        expect([name, err]).toEqual([name, expect.any(StoreUnavailableError)]);
+        expect(ms).toBeLessThan(1200);
+      }
+      const callbackErr = await new Promise((resolve) => store.get('s1', (err) => resolve(err)));
+      expect(callbackErr).toBeInstanceOf(StoreUnavailableError);
+
+      await redis.restart();
+      await eventually(() => store.ping());
+      // An empty Redis after the restart: scripts are loaded again on first use.
+      await store.setSession('s3', sessionFor(now, { userId: 'alice' }));
+      expect(await store.sessionIdsOfUser('alice')).toEqual(['s3']);
+      expect(disconnects).toEqual([]);
+      expect(warnings).toEqual([
+        'session store: Redis connection lost; reconnecting',
+        'session store: Redis connection restored',
+      ]);
+    });
+
+    it('when Redis stops answering, each operation fails after commandTimeoutMs, then works again', async () => {
+      const store = await open({ commandTimeoutMs: 500 });
+      await store.setSession('s1', sessionFor(now, { userId: 'alice' }));
+      redis.pause();
+      const runs: (() => Promise<unknown>)[] = [() => store.getSession('s1'), () => store.ping()];
+      for (const run of runs) {
+        const [err, ms] = await timed(run);
+        expect(err).toBeInstanceOf(StoreUnavailableError);
+        expect(ms).toBeGreaterThanOrEqual(450);
+        expect(ms).toBeLessThan(1000);
+      }
+      redis.resume();
+      expect((await store.getSession('s1'))?.user?.id).toBe('alice');
+    });
+
+    it('close() while Redis is down returns at once and stops reconnecting', async () => {
+      const store = await open();
+      await redis.kill();
+      try {
+        await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+        const [err, ms] = await timed(() => store.close());
+        expect(err).toBeUndefined();
+        expect(ms).toBeLessThan(200);
+        await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      } finally {
+        await redis.restart();
+      }
+    });
+  });
+
+  describe('connect()', () => {
+    it('fails with one clear StoreUnavailableError when Redis cannot be reached, without the password', async () => {
+      const port = await freePort();
+      const store = new RedisSessionStore({
+        url: `redis://user:hunter2-secret@127.0.0.1:${port}/3`,
+        startupTimeoutMs: 300,
+      });
+      const [err, ms] = await timed(() => store.connect());
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toMatch(
+        new RegExp(`^cannot connect to Redis at redis://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`),
+      );
+      expect((err as Error).message).not.toContain('hunter2');
+      expect(ms).toBeLessThan(2000);
+      await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      await store.close();
+    });
+  });
+});
