@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# Builds the image from the Dockerfile with podman and probes it for real, on 127.0.0.1 only:
+#   1. a missing environment exits non-zero with the config message and no stack trace;
+#   2. a valid one (secret as SESSION_SECRET_FILE, SQLite on a volume, read-only root) serves
+#      /healthz, /readyz, /metrics and a 401 problem for /session, runs `node` as uid 10001,
+#      passes its HEALTHCHECK, and on SIGTERM (`podman stop`) drains and exits 0.
+# Closing line: `container: N passed, N failed`; exit status 1 on any failure.
+#
+# No image registry is needed. The Dockerfile's two bases (node:20-bookworm to build,
+# node:20-bookworm-slim to run) are stood in for by local images: Debian from this machine's own
+# apt sources (mmdebstrap) plus this machine's node, and for the build image also its npm, node's
+# headers and python3/make/g++ for node-gyp. They are cached under a tag that hashes their recipe
+# and the node and npm versions, so only the first run on a machine makes them (about a minute).
+# npm ci runs inside the build against `npm config get registry`, with `npm config get cafile`
+# passed as a build secret. The test image, containers and volume are removed on exit; the base
+# images and podman's layer cache stay for the next run (CONTAINER_TEST_CLEAN=1 removes those too).
+#
+# Needs root (rootful podman) and the Debian packages podman, runc, mmdebstrap and curl; with
+# CI=true it apt-get installs the missing ones itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LABEL=tokens-bff-container-test
+RUN_ID=$$
+IMAGE=localhost/tokens-bff:container-test-$RUN_ID
+CTR=tokens-bff-ct-$RUN_ID
+CTR_DEFAULTS=tokens-bff-ct-defaults-$RUN_ID
+VOLUME_NAME=tokens-bff-ct-data-$RUN_ID
+OUT=${CONTAINER_TEST_OUT:-.ci-out/container}
+mkdir -p "$OUT"
+t_start=$(date +%s.%N)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-ct.XXXXXX")
+
+passed=0
+failed=0
+finished=false
+pass() {
+  passed=$((passed + 1))
+  echo "ok   - $*"
+}
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL - $*"
+}
+# check NAME COMMAND...: one probe, counted.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+pm() { podman --runtime "$RUNC" "$@"; }
+
+cleanup() {
+  if command -v podman >/dev/null 2>&1 && [ -n "${RUNC:-}" ]; then
+    pm rm -f --time 0 "$CTR" >/dev/null 2>&1 || true
+    pm rm -f --time 0 "$CTR_DEFAULTS" >/dev/null 2>&1 || true
+    pm volume rm -f "$VOLUME_NAME" >/dev/null 2>&1 || true
+    pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
+    if [ "${CONTAINER_TEST_CLEAN:-}" = 1 ]; then
+      pm image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
+      pm rmi -f "${BASE_REF:-}" "${BUILD_REF:-}" >/dev/null 2>&1 || true
+    else
+      prune_stale_cache
+    fi
+  fi
+  rm -rf "$WORK"
+}
+# Build cache of earlier Dockerfiles or base images: dangling images that inherited the base
+# images' label, other than the layers this run's build used.
+prune_stale_cache() {
+  local keep id
+  keep=$(grep -oE '^--> [0-9a-f]{11}$' "$OUT/build.log" 2>/dev/null | cut -c5- || true)
+  for id in $(pm images -q --filter dangling=true --filter "label=$LABEL" 2>/dev/null); do
+    grep -qx "${id:0:11}" <<<"$keep" || pm rmi "$id" >/dev/null 2>&1 || true
+  done
+}
+on_exit() {
+  local rc=$?
+  cleanup
+  if ! $finished; then fail "aborted (exit $rc); logs in $OUT"; fi
+  echo "container: $passed passed, $failed failed"
+  if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then exit 0; else exit 1; fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# --- tools -------------------------------------------------------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+  echo "container-test: needs root (rootful podman)" >&2
+  exit 1
+fi
+missing=()
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+[ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${CI:-}" != true ]; then
+    echo "container-test: missing ${missing[*]}: apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "::: apt-get install ${missing[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") \
+    >"$OUT/apt.log" 2>&1 || {
+    tail -20 "$OUT/apt.log"
+    exit 1
+  }
+fi
+RUNC=$(command -v runc || echo /usr/sbin/runc)
+# podman's default nofile ulimit is above this machine's hard limit, which runc then refuses.
+printf '[containers]\ndefault_ulimits = []\n' >"$WORK/containers.conf"
+export CONTAINERS_CONF=$WORK/containers.conf
+
+# One run at a time on a machine (they share the base images and the build cache); then whatever
+# carries the label is a leftover of a run that was killed before its trap ran.
+exec 9>"${TMPDIR:-/tmp}/tokens-bff-container-test.lock"
+flock 9
+for c in $(pm ps -a -q --filter "label=$LABEL" 2>/dev/null); do pm rm -f --time 0 "$c" >/dev/null 2>&1 || true; done
+for v in $(pm volume ls -q --filter "label=$LABEL" 2>/dev/null); do pm volume rm -f "$v" >/dev/null 2>&1 || true; done
+for i in $(pm images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/tokens-bff:container-test-' || true); do
+  pm rmi -f "$i" >/dev/null 2>&1 || true
+done
+
+# --- local base images -------------------------------------------------------------------------
+NODE_BIN=$(node -p process.execPath)
+NODE_PREFIX=$(dirname "$(dirname "$NODE_BIN")")
+NPM_DIR=$(npm root -g)/npm
+# shellcheck disable=SC1091
+SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+sources=()
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  [ -s "$f" ] && sources+=("$f")
+done
+
+# make_rootfs KIND DIR: Debian minbase plus this machine's node at /usr/local (where the official
+# images have it); KIND=build adds npm, node's headers and node-gyp's toolchain.
+make_rootfs() {
+  local kind=$1 root=$2
+  local include=()
+  # shellcheck disable=SC2054 # one option whose value is a comma list
+  [ "$kind" = build ] && include=(--include=python3,make,g++)
+  # Merged /usr set up as debootstrap does it, not through the usrmerge package (and its perl);
+  # no man pages, docs or locales, as in Debian's slim images.
+  mmdebstrap --mode=root --variant=minbase --format=directory \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    "${include[@]}" "$SUITE" "$root" "${sources[@]}"
+  install -D -m 0755 "$NODE_BIN" "$root/usr/local/bin/node"
+  if [ "$kind" = build ]; then
+    mkdir -p "$root/usr/local/lib/node_modules" "$root/usr/local/include"
+    cp -a "$NPM_DIR" "$root/usr/local/lib/node_modules/npm"
+    cp -a "$NODE_PREFIX/include/node" "$root/usr/local/include/node"
+    ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+    # better-sqlite3's prebuild-install would download its binary from outside the npm registry:
+    # have it fall through to node-gyp, which builds against the headers above (npm_config_nodedir).
+    echo 'buildFromSource=true' >"$root/etc/prebuild-installrc"
+  fi
+}
+
+IMPORT_ENV=(
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["node"]'
+  --change "LABEL $LABEL=base"
+)
+BUILD_ENV=(
+  --change 'ENV npm_config_nodedir=/usr/local' --change 'ENV npm_config_update_notifier=false'
+  --change 'ENV JOBS=max'
+)
+KEY=$({
+  declare -f make_rootfs
+  declare -p IMPORT_ENV BUILD_ENV
+  echo "$SUITE"
+  "$NODE_BIN" --version
+  npm --version
+  cat "${sources[@]}"
+} | sha256sum | cut -c1-12)
+BASE_REF=localhost/tokens-bff-base:$KEY
+BUILD_REF=localhost/tokens-bff-build:$KEY
+
+t0=$(now)
+if pm image exists "$BASE_REF" && pm image exists "$BUILD_REF"; then
+  echo "::: base images $BASE_REF, $BUILD_REF (cached)"
+else
+  echo "::: making base images (node $("$NODE_BIN" --version), Debian $SUITE) -> $OUT/base-*.log"
+  make_rootfs base "$WORK/base" >"$OUT/base-run.log" 2>&1 &
+  base_pid=$!
+  make_rootfs build "$WORK/build" >"$OUT/base-build.log" 2>&1 &
+  build_pid=$!
+  base_ok=true
+  wait "$base_pid" || base_ok=false
+  wait "$build_pid" || base_ok=false
+  if ! $base_ok; then
+    tail -20 "$OUT"/base-*.log
+    fail "base images (mmdebstrap)"
+    finished=true
+    exit 1
+  fi
+  tar -C "$WORK/base" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" - "$BASE_REF" >/dev/null
+  tar -C "$WORK/build" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" "${BUILD_ENV[@]}" - "$BUILD_REF" >/dev/null
+  rm -rf "$WORK/base" "$WORK/build"
+  # Images of an older recipe or node version.
+  for ref in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/tokens-bff-(base|build):' | grep -v ":$KEY\$" || true); do
+    pm rmi -f "$ref" >/dev/null 2>&1 || true
+  done
+  echo "::: base images made in $(since "$t0") s"
+fi
+
+# --- build -------------------------------------------------------------------------------------
+t1=$(now)
+build_args=(
+  --format docker --pull=never --network host --label "$LABEL=1"
+  --build-arg "BUILD_IMAGE=$BUILD_REF" --build-arg "BASE_IMAGE=$BASE_REF"
+)
+registry=$(npm config get registry)
+[ -n "$registry" ] && build_args+=(--build-arg "NPM_REGISTRY=$registry")
+cafile=$(npm config get cafile)
+[ -s "$cafile" ] || cafile=${NODE_EXTRA_CA_CERTS:-}
+[ -n "$cafile" ] && [ -s "$cafile" ] && build_args+=(--secret "id=npmca,src=$cafile")
+echo "::: podman build -> $OUT/build.log"
+if pm build "${build_args[@]}" -t "$IMAGE" . >"$OUT/build.log" 2>&1; then
+  build_s=$(since "$t1")
+  pass "image builds from the Dockerfile ($build_s s)"
+else
+  tail -40 "$OUT/build.log"
+  fail "image builds from the Dockerfile"
+  finished=true
+  exit 1
+fi
+
+size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
+base_size=$(pm image inspect --format '{{.Size}}' "$BASE_REF")
+echo "::: image size: $((size / 1000000)) MB ($(((size - base_size) / 1000000)) MB on top of the base's $((base_size / 1000000)) MB)"
+
+image_config_ok() {
+  local got
+  got=$(pm image inspect --format '{{.Config.User}}|{{json .Config.Cmd}}|{{.Config.StopSignal}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{json .Config.Healthcheck.Test}}' "$IMAGE")
+  echo "     $got"
+  [[ $got == '10001:10001|["node","dist/server/main.js"]|SIGTERM|{"3000/tcp":{}}|{"/data":{}}|["CMD","node","-e",'* ]]
+}
+check "image config: USER 10001, CMD node, STOPSIGNAL, EXPOSE 3000, VOLUME /data, HEALTHCHECK" image_config_ok
+
+# --- 1. missing environment ---------------------------------------------------------------------
+rc=0
+pm run --pull=never --rm --network none --no-healthcheck --label "$LABEL=1" "$IMAGE" \
+  >"$WORK/missing.out" 2>"$WORK/missing.err" || rc=$?
+sed 's/^/     /' "$WORK/missing.err"
+config_message_only() {
+  [ "$(head -n1 "$WORK/missing.err")" = "Invalid configuration:" ] &&
+    grep -q '^  - PUBLIC_BASE_URL: is required$' "$WORK/missing.err" &&
+    ! grep -qE '^\s+at ' "$WORK/missing.err" &&
+    [ ! -s "$WORK/missing.out" ]
+}
+check "missing environment: exits non-zero (got $rc)" test "$rc" -ne 0
+check "missing environment: the config message naming the variables, no stack trace" config_message_only
+
+# --- 2. valid environment, on 127.0.0.1 ---------------------------------------------------------
+PORT=$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+BASE=http://127.0.0.1:$PORT
+mkdir -p "$WORK/secrets"
+node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64") + "\n")' >"$WORK/secrets/session_secret"
+chmod 0755 "$WORK/secrets" && chmod 0444 "$WORK/secrets/session_secret"
+pm volume create --label "$LABEL=1" "$VOLUME_NAME" >/dev/null
+# Settings every run below shares: the secret as a read-only file, a dead loopback port for
+# Genesys (no probe here goes upstream), a read-only root (no tmpfs either, as with Docker's
+# --read-only) and no capabilities.
+common=(
+  --pull=never --label "$LABEL=1" --read-only --read-only-tmpfs=false --cap-drop ALL
+  --security-opt no-new-privileges
+  -v "$WORK/secrets/session_secret:/run/secrets/session_secret:ro"
+  -e SESSION_SECRET_FILE=/run/secrets/session_secret -e OAUTH_CLIENT_ID=container-test
+  -e GENESYS_API_BASE_URL=http://127.0.0.1:1 -e GENESYS_LOGIN_BASE_URL=http://127.0.0.1:1
+)
+
+# The host's network, listening on 127.0.0.1 only: no traffic leaves loopback.
+t2=$(now)
+up=false
+pm run -d --name "$CTR" "${common[@]}" --network host -v "$VOLUME_NAME:/data" \
+  -e HOST=127.0.0.1 -e PORT="$PORT" -e PUBLIC_BASE_URL="$BASE" -e SESSION_STORE=sqlite \
+  "$IMAGE" >/dev/null 2>>"$OUT/podman.log" || tail -3 "$OUT/podman.log"
+for _ in $(seq 1 150); do
+  if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then
+    up=true
+    break
+  fi
+  [ "$(pm inspect --format '{{.State.Running}}' "$CTR" 2>/dev/null)" = true ] || break
+  sleep 0.2
+done
+if $up; then
+  pass "valid environment: serving on $BASE after $(since "$t2") s"
+else
+  pm logs "$CTR" 2>&1 | tail -20 || true
+  fail "valid environment: serving on $BASE"
+  finished=true
+  exit 1
+fi
+
+# status METHOD PATH [curl args...]: the status code; headers and body land in $WORK.
+status() {
+  local method=$1 path=$2
+  shift 2
+  curl -sS -X "$method" -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" "$BASE$path"
+}
+session_is_401_problem() {
+  [ "$(status GET /session -H 'X-CSRF: 1')" = 401 ] &&
+    grep -qi '^content-type: application/problem+json' "$WORK/headers"
+}
+metrics_has_request_histogram() {
+  [ "$(status GET /metrics)" = 200 ] && grep -q '^http_request_duration_seconds_count{' "$WORK/body"
+}
+healthcheck_passes() { pm healthcheck run "$1" >/dev/null 2>>"$OUT/podman.log"; }
+pid1_is_node_as_10001() {
+  [ "$(pm exec "$CTR" cat /proc/1/cmdline | tr '\0' ' ')" = "node dist/server/main.js " ] &&
+    pm exec "$CTR" grep -qE '^Uid:\s+10001\s+10001\s+10001\s+10001$' /proc/1/status
+}
+secret_not_in_logs() {
+  ! pm logs "$CTR" 2>&1 | grep -qF "$(tr -d '\n' <"$WORK/secrets/session_secret")"
+}
+check "GET /healthz -> 200" test "$(status GET /healthz)" = 200
+check "GET /readyz -> 200 (SQLite store on the volume reachable)" test "$(status GET /readyz)" = 200
+check "GET /session with X-CSRF: 1 and no session -> 401 problem+json" session_is_401_problem
+check "GET /metrics -> 200 with http_request_duration_seconds" metrics_has_request_histogram
+check "HEALTHCHECK passes (podman healthcheck run)" healthcheck_passes "$CTR"
+check "podman exec id -u -> 10001" test "$(pm exec "$CTR" id -u)" = 10001
+check "PID 1 is node dist/server/main.js, running as uid 10001" pid1_is_node_as_10001
+check "session database on the volume, owned by 10001" \
+  test "$(pm exec "$CTR" stat -c %u /data/sessions.sqlite)" = 10001
+check "secret read from SESSION_SECRET_FILE, never logged" secret_not_in_logs
+
+t3=$(now)
+pm stop --time 15 "$CTR" >/dev/null 2>>"$OUT/podman.log" || true
+stop_s=$(since "$t3")
+code=$(pm inspect --format '{{.State.ExitCode}}' "$CTR")
+last=$(pm logs "$CTR" 2>&1 | tail -n1)
+echo "     last log line: $last"
+check "podman stop (SIGTERM): exit code 0 (got $code) in $stop_s s, within the 10 s drain" \
+  awk -v code="$code" -v s="$stop_s" 'BEGIN { exit !(code == 0 && s < 10) }'
+check "last log line says stopped" grep -qF '"msg":"stopped"' <<<"$last"
+
+# --- 3. the image's own defaults ----------------------------------------------------------------
+# PORT 3000 on HOST 0.0.0.0 and SQLite on the anonymous /data volume, in a network namespace of
+# its own with nothing but loopback; the HEALTHCHECK, run inside, is the probe.
+pm run -d --rm --name "$CTR_DEFAULTS" "${common[@]}" --network none \
+  -e PUBLIC_BASE_URL=http://127.0.0.1:3000 "$IMAGE" >/dev/null 2>>"$OUT/podman.log" || true
+healthy=false
+for _ in $(seq 1 50); do
+  if healthcheck_passes "$CTR_DEFAULTS"; then
+    healthy=true
+    break
+  fi
+  sleep 0.2
+done
+check "image defaults (0.0.0.0:3000, SQLite on the anonymous /data volume): healthy" $healthy
+pm stop --time 15 "$CTR_DEFAULTS" >/dev/null 2>>"$OUT/podman.log" || true
+
+echo "::: timings: build ${build_s} s, probes $(since "$t2") s, whole run $(since "$t_start") s"
+finished=true
