@@ -22,6 +22,7 @@ import { adminAudit, adminRouter } from './admin-router';
 import { errorHandler } from './problem';
 import { NotFoundError } from './errors';
 import { randomToken } from './pkce';
+import type { InflightTracker } from './inflight';
 
 /** Everything the app takes from outside: no module-level state, so tests build as many as they like. */
 export interface AppDeps {
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly lifecycle?: Lifecycle;
   /** ms epoch; injected so tests can move time. */
   readonly clock?: () => number;
+  /** Counts requests in progress, so shutdown can wait for them; none tracked when absent. */
+  readonly inflight?: InflightTracker;
   /** Calls to Genesys made by the gateway itself (login, logout); defaults to the real client. */
   readonly genesys?: GenesysClient;
 }
@@ -98,6 +101,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
 
+  if (deps.inflight) app.use(deps.inflight.track);
   app.use(requestId());
   app.use(helmet());
   // Ops first: probes must answer when the store is down, create no session and log no line.

@@ -4,6 +4,7 @@ import express from 'express';
 import type { Config } from '../config/types';
 import { createApp, type AppDeps } from './app';
 import { metricsHandler } from './ops-router';
+import { InflightTracker } from './inflight';
 
 /** A listening gateway. `stop` is idempotent. */
 export interface RunningServer {
@@ -34,11 +35,12 @@ function urlOf(address: AddressInfo): string {
  */
 export async function startServer(
   config: Config,
-  deps: Omit<AppDeps, 'lifecycle'>,
+  deps: Omit<AppDeps, 'lifecycle' | 'inflight'>,
   options: { drainMs?: number } = {},
 ): Promise<RunningServer> {
   const lifecycle = { shuttingDown: false };
-  const app = createApp(config, { ...deps, lifecycle });
+  const inflight = new InflightTracker();
+  const app = createApp(config, { ...deps, lifecycle, inflight });
   const server = http.createServer(app);
   // Slowloris guard and keep-alive longer than typical load balancer idle timeouts (60 s).
   server.headersTimeout = 20_000;
@@ -63,9 +65,17 @@ export async function startServer(
       lifecycle.shuttingDown = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), drainMs);
-      await closed;
-      clearTimeout(deadline);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, drainMs);
+      });
+      // Both the sockets and the handlers: one whose client hung up may still be waiting on Genesys
+      // and then write its session; the store closes only after that, or at the deadline.
+      await Promise.race([Promise.all([closed, inflight.drained()]), deadline]);
+      clearTimeout(timer);
       if (metricsServer) {
         const m = metricsServer;
         await new Promise<void>((resolve) => m.close(() => resolve()));

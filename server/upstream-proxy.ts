@@ -200,6 +200,8 @@ export function createUpstreamProxy(options: {
       }
       if (call.dropBody || body.length === 0) {
         res.removeHeader('content-type');
+        // Said outright: a HEAD answer without it leaves some clients waiting for a body.
+        res.setHeader('Content-Length', '0');
         res.end();
       } else {
         res.end(body);
