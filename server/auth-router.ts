@@ -7,23 +7,12 @@ import type { BffSessionStore } from './session-store';
 import { AppError, BadRequestError, MethodNotAllowedError } from './errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery } from './query';
+import { regenerateSession, saveSession } from './session-ops';
 import { createPkcePair, randomToken } from './pkce';
 import { LOGIN_TRANSACTION_TTL_MS, type loginTransactions } from './login-transaction';
 import type { Logout } from './logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
-
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.regenerate((err: unknown) => (err ? reject(err) : resolve())),
-  );
-}
-
-function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.save((err: unknown) => (err ? reject(err) : resolve())),
-  );
-}
 
 /**
  * Login (authorization code + PKCE S256, RFC 9700 §2.1.1) and logout. The callback regenerates
@@ -95,9 +84,9 @@ export function authRouter(deps: {
     try {
       const user = await genesys.getMe(tokens.accessToken, req.id);
       // A new id at login: a session id planted before login is worth nothing after it.
-      await regenerate(req);
+      await regenerateSession(req);
       guard.establish(req, user, tokens);
-      await save(req);
+      await saveSession(req);
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       // No session holds the token we were just given: revoke it rather than leave it live upstream.

@@ -6,6 +6,7 @@ import type { TokenVault } from './token-vault';
 import type { BffSessionStore } from './session-store';
 import type { GenesysClient, TokenSet } from './genesys-client';
 import { UnauthenticatedError } from './errors';
+import { destroySession } from './session-ops';
 import {
   REFRESH_MARGIN_MS,
   SessionGoneError,
@@ -90,9 +91,7 @@ export function createSessionGuard(deps: {
     res.clearCookie(config.session.cookieName, cookieOptions);
     if (!req.session?.user) return;
     const userId = req.session.user.id;
-    await new Promise<void>((resolve, reject) =>
-      req.session.destroy((err: unknown) => (err ? reject(err) : resolve())),
-    );
+    await destroySession(req);
     metrics.sessionsEnded.inc({ reason });
     logger.info({ requestId: req.id, userId, reason }, 'session ended');
   }
@@ -125,9 +124,7 @@ export function createSessionGuard(deps: {
             if (err instanceof SessionGoneError) {
               // Ended (and counted) by whoever ended it; here only the cookie and local copy go.
               res.clearCookie(config.session.cookieName, cookieOptions);
-              await new Promise<void>((resolve, reject) =>
-                req.session.destroy((e: unknown) => (e ? reject(e) : resolve())),
-              );
+              await destroySession(req);
               throw new UnauthenticatedError();
             }
             // A refused refresh token (revoked, password changed) ends the session; an outage does not.

@@ -8,6 +8,7 @@ import type { BffSessionStore } from './session-store';
 import type { GenesysClient, TokenSet } from './genesys-client';
 import { OAuthError } from './genesys-client';
 import { ServiceUnavailableError } from './errors';
+import { saveSession } from './session-ops';
 
 /** Refresh this long before expiry, so a token never expires between our check and Genesys's. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -169,9 +170,7 @@ export function createTokenRefresher(deps: {
     keepTokens(req, fresh, sealed);
     // Saved now, not when the response ends: other replicas wait on the store for these tokens,
     // and the rotated refresh token they hold is already dead.
-    await new Promise<void>((resolve, reject) =>
-      req.session.save((err: unknown) => (err ? reject(err) : resolve())),
-    );
+    await saveSession(req);
     return { tokens: fresh, sealed };
   }
 
