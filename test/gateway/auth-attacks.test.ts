@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
-import type { BrowserClient, ClientResponse } from '../support/browser-client';
+import type { BrowserClient } from '../support/browser-client';
 import {
   TEST_SESSION_SECRET,
   beginLogin,
@@ -8,16 +8,11 @@ import {
   startHarness,
   type Harness,
 } from '../support/gateway-harness';
+import { expectProblem } from '../support/expect-problem';
 
 const SESSION_COOKIE = 'bff.sid';
 const LOGIN_COOKIE = /^bff-login-/;
 const TEN_MINUTES_AND_A_SECOND = 10 * 60 * 1000 + 1000;
-
-function expectProblem(res: ClientResponse, status: number): void {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.json()).toMatchObject({ status, detail: expect.any(String) });
-}
 
 /** A signed cookie as express-session writes it (cookie-signature: `s:` + id + `.` + HMAC). */
 function signedSessionCookie(id: string, secret: string): string {

@@ -11,19 +11,9 @@ import {
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
+import { expectProblem } from '../support/expect-problem';
 
 const SESSION_COOKIE = 'bff.sid';
-
-function expectProblem(res: ClientResponse, status: number): Record<string, unknown> {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = res.json();
-  expect(body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
-  expect(typeof body.detail).toBe('string');
-  expect(body.requestId).toBe(res.headers.get('x-request-id'));
-  expect(res.text).not.toMatch(/\bat .+\(.+:\d+:\d+\)/);
-  return body;
-}
 
 function formOf(request: RecordedRequest | undefined): URLSearchParams {
   if (!request) throw new Error('no such upstream request');

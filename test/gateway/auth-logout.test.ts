@@ -7,6 +7,7 @@ import {
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
+import { expectProblem } from '../support/expect-problem';
 
 const SESSION_COOKIE = 'bff.sid';
 
@@ -42,11 +43,6 @@ function expectCookieCleared(res: ClientResponse): void {
   expect(line).toMatch(/;\s*Path=\//i);
   const expires = /;\s*Expires=([^;]+)/i.exec(line ?? '')?.[1] ?? '';
   expect(Date.parse(expires)).toBeLessThan(Date.now());
-}
-
-function expectProblem(res: ClientResponse, status: number): void {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 }
 
 describe('POST /auth/logout', () => {

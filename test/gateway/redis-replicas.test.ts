@@ -5,7 +5,6 @@ import {
   type GenesysEmulator,
 } from '../emulator/genesys-emulator';
 import { RedisSessionStore } from '../../server/redis-session-store';
-import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import {
   TEST_CLIENT_ID,
   TEST_CLIENT_SECRET,
@@ -14,9 +13,8 @@ import {
   type Harness,
 } from '../support/gateway-harness';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { carryCookies, expectStoreDown, timed } from '../support/replica-helpers';
 
-/** SPEC: store down ⇒ 503 within 2 s. */
-const STORE_DOWN_BUDGET_MS = 2000;
 /** Genesys's shortest access-token lifetime. */
 const TOKEN_SECONDS = 300;
 
@@ -30,24 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-/** Moves the cookies a browser holds for one replica over to another replica's origin. */
-function carryCookies(from: BrowserClient, to: BrowserClient): BrowserClient {
-  for (const [name, cookie] of from.cookies) to.cookies.set(name, cookie);
-  return to;
-}
-
-async function timed(run: () => Promise<ClientResponse>): Promise<[ClientResponse, number]> {
-  const started = Date.now();
-  const res = await run();
-  return [res, Date.now() - started];
-}
-
-function expectStoreDown(res: ClientResponse, ms: number): void {
-  expect(res.status).toBe(503);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(ms).toBeLessThan(STORE_DOWN_BUDGET_MS);
-}
 
 function refreshCount(emulator: GenesysEmulator): number {
   return emulator

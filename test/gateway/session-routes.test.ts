@@ -2,6 +2,7 @@ import { AGENT_USER } from '../emulator/genesys-emulator';
 import type { RecordedRequest } from '../emulator/genesys-emulator';
 import { startHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
 import type { BrowserClient } from '../support/browser-client';
+import { expectProblem } from '../support/expect-problem';
 
 const TOKENS_ME = /^(head|get)TokensMe$/;
 
@@ -13,14 +14,6 @@ async function accessTokenOf(h: Harness): Promise<string> {
   const [set] = await storedTokenSets(h);
   if (!set) throw new Error('no session in the store');
   return set.accessToken;
-}
-
-function expectProblem(res: { headers: Headers; text: string }, status: number): void {
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = JSON.parse(res.text) as Record<string, unknown>;
-  expect(body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
-  expect(typeof body.detail).toBe('string');
-  expect(typeof body.requestId).toBe('string');
 }
 
 describe('/session', () => {

@@ -1,14 +1,10 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { BrowserClient } from '../support/browser-client';
 import { startHarness, type Harness } from '../support/gateway-harness';
+import { expectProblem } from '../support/expect-problem';
 
 /** Upstream headers SPEC lets through; everything else from Genesys stays behind. */
 const KEPT = /^(content-type|retry-after|inin-correlation-id|inin-ratelimit-.*)$/;
-
-function expectProblem(res: { headers: Headers; text: string }, status: number): void {
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(JSON.parse(res.text)).toMatchObject({ status, requestId: expect.any(String) });
-}
 
 describe('/session when Genesys misbehaves', () => {
   let h: Harness;

@@ -4,40 +4,25 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
 import { SqliteSessionStore } from '../../server/sqlite-session-store';
-import { BrowserClient, type ClientResponse } from '../support/browser-client';
+import { BrowserClient } from '../support/browser-client';
 import {
   startHarness,
   storedTokenSets,
   type Harness,
   type HarnessOptions,
 } from '../support/gateway-harness';
-
-/** SPEC: store down ⇒ 503 within 2 s. */
-const STORE_DOWN_BUDGET_MS = 2000;
+import {
+  STORE_DOWN_BUDGET_MS,
+  carryCookies,
+  expectStoreDown,
+  timed,
+} from '../support/replica-helpers';
 
 function sqliteOptions(file: string): HarnessOptions {
   return {
     store: (clock) => new SqliteSessionStore({ path: file, clock, sweepIntervalMs: 0 }),
     env: { SESSION_STORE: 'sqlite', SESSION_SQLITE_PATH: file },
   };
-}
-
-/** Moves the cookies a browser holds for one gateway over to another gateway's origin. */
-function carryCookies(from: BrowserClient, to: BrowserClient): BrowserClient {
-  for (const [name, cookie] of from.cookies) to.cookies.set(name, cookie);
-  return to;
-}
-
-async function timed(run: () => Promise<ClientResponse>): Promise<[ClientResponse, number]> {
-  const started = Date.now();
-  const res = await run();
-  return [res, Date.now() - started];
-}
-
-function expectStoreDown(res: ClientResponse, ms: number): void {
-  expect(res.status).toBe(503);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(ms).toBeLessThan(STORE_DOWN_BUDGET_MS);
 }
 
 describe('SQLite session store', () => {

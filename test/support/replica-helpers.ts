@@ -1,0 +1,24 @@
+import type { BrowserClient, ClientResponse } from './browser-client';
+
+/** SPEC: store down ⇒ 503 within 2 s. */
+export const STORE_DOWN_BUDGET_MS = 2000;
+
+/** Moves the cookies a browser holds for one gateway over to another gateway's origin. */
+export function carryCookies(from: BrowserClient, to: BrowserClient): BrowserClient {
+  for (const [name, cookie] of from.cookies) to.cookies.set(name, cookie);
+  return to;
+}
+
+/** The answer and how long it took, in ms. */
+export async function timed(run: () => Promise<ClientResponse>): Promise<[ClientResponse, number]> {
+  const started = Date.now();
+  const res = await run();
+  return [res, Date.now() - started];
+}
+
+/** A 503 problem answer within SPEC's budget for a store that is down. */
+export function expectStoreDown(res: ClientResponse, ms: number): void {
+  expect(res.status).toBe(503);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(ms).toBeLessThan(STORE_DOWN_BUDGET_MS);
+}
