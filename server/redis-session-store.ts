@@ -555,17 +555,16 @@ export class RedisSessionStore extends BffSessionStore {
     operation: () => Promise<T>,
     callback: ((err: unknown, value?: T) => void) | undefined,
   ): void {
-    let pending: Promise<T>;
-    try {
-      pending = operation();
-    } catch (err) {
-      pending = Promise.reject(err);
-    }
-    // Handled here too: a failure must not count as unhandled while earlier operations run.
-    pending.catch(() => undefined);
-    const inTurn = this.delivered.then(() => pending);
-    this.delivered = inTurn.catch(() => undefined);
-    super.deliver(() => inTurn, callback);
+    // The base starts the operation at once (so commands reach Redis in call order) and turns a
+    // synchronous throw into a failure; only the settling is put in turn here.
+    super.deliver(() => {
+      const pending = operation();
+      // Handled here too: a failure must not count as unhandled while earlier operations run.
+      pending.catch(() => undefined);
+      const inTurn = this.delivered.then(() => pending);
+      this.delivered = inTurn.catch(() => undefined);
+      return inTurn;
+    }, callback);
   }
 
   private reconnectDelay(retries: number): number | Error {
