@@ -1,6 +1,7 @@
 import type { Config } from '../config/types';
 import type { Metrics } from './metrics';
-import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors';
+import { AppError, UpstreamUnavailableError } from './errors';
+import { createUpstreamHttp } from './upstream-http';
 
 /** The token set Genesys issued for a session. Lives only sealed in the store, never in the browser. */
 export interface TokenSet {
@@ -44,7 +45,10 @@ function safeText(value: unknown, max = 200): string | undefined {
     : undefined;
 }
 
-/** Builds the client on Node's fetch (keep-alive pool), with the per-call timeout and metrics. */
+/**
+ * Builds the client over keep-alive pools of its own (server/upstream-http.ts: node:http, not
+ * fetch), with the per-call timeout and the `genesys_request_duration_seconds` metric.
+ */
 export function createGenesysClient(
   config: Config,
   metrics: Metrics,
@@ -52,36 +56,24 @@ export function createGenesysClient(
 ): GenesysClient {
   const { apiBaseUrl, loginBaseUrl } = config.genesys;
   const { clientId, clientSecret, redirectUri } = config.oauth;
+  const timeoutMs = config.upstreamTimeoutMs;
+  const login = createUpstreamHttp({ baseUrl: loginBaseUrl, timeoutMs });
+  // Same origin in the emulator and tests: one pool then, not two.
+  const api =
+    new URL(apiBaseUrl).origin === new URL(loginBaseUrl).origin
+      ? login
+      : createUpstreamHttp({ baseUrl: apiBaseUrl, timeoutMs });
+  const loginPath = new URL(loginBaseUrl).pathname.replace(/\/$/, '');
+  const apiPath = new URL(apiBaseUrl).pathname.replace(/\/$/, '');
+  // Confidential client: RFC 6749 §2.3.1 Basic auth with form-encoded id and secret.
+  const basicAuth =
+    clientSecret === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
-  async function call(operation: string, url: string, init: RequestInit): Promise<Response> {
+  function timed(operation: string): (outcome: string) => void {
     const end = metrics.genesysDuration.startTimer({ operation });
-    try {
-      const res = await fetch(url, {
-        ...init,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(config.upstreamTimeoutMs),
-      });
-      end({ status_code: String(res.status) });
-      return res;
-    } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-      end({ status_code: timedOut ? 'timeout' : 'error' });
-      throw timedOut
-        ? new UpstreamTimeoutError(undefined, err)
-        : new UpstreamUnavailableError(undefined, err);
-    }
-  }
-
-  async function readJson(res: Response): Promise<Record<string, unknown>> {
-    try {
-      const body: unknown = await res.json();
-      if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
-        return body as Record<string, unknown>;
-      }
-    } catch (err) {
-      throw new UpstreamUnavailableError('Genesys Cloud answered with a malformed body.', err);
-    }
-    throw new UpstreamUnavailableError('Genesys Cloud answered with an unexpected body.');
+    return (outcome) => end({ status_code: outcome });
   }
 
   async function tokenRequest(
@@ -95,21 +87,18 @@ export function createGenesysClient(
       'ININ-Correlation-Id': requestId,
     };
     const form = new URLSearchParams(params);
-    if (clientSecret !== undefined) {
-      // Confidential client: RFC 6749 §2.3.1 Basic auth with form-encoded id and secret.
-      const basic = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
-      headers.Authorization = `Basic ${Buffer.from(basic).toString('base64')}`;
-    } else {
-      form.set('client_id', clientId);
-    }
+    if (basicAuth !== undefined) headers.Authorization = basicAuth;
+    else form.set('client_id', clientId);
     const started = clock();
-    const res = await call(operation, `${loginBaseUrl}/oauth/token`, {
+    const res = await login.requestJson({
       method: 'POST',
+      path: `${loginPath}/oauth/token`,
       headers,
       body: form.toString(),
+      observe: timed(operation),
     });
-    const body = await readJson(res);
-    if (!res.ok) {
+    const { body } = res;
+    if (res.status < 200 || res.status >= 300) {
       throw new OAuthError(
         res.status,
         safeText(body.error) ?? 'unknown_error',
@@ -151,15 +140,18 @@ export function createGenesysClient(
       ),
 
     async getMe(accessToken, requestId) {
-      const res = await call('getUsersMe', `${apiBaseUrl}/api/v2/users/me`, {
+      const res = await api.requestJson({
+        method: 'GET',
+        path: `${apiPath}/api/v2/users/me`,
         headers: {
           Authorization: `Bearer ${accessToken}`,
           Accept: 'application/json',
           'ININ-Correlation-Id': requestId,
         },
+        observe: timed('getUsersMe'),
       });
-      const body = await readJson(res);
-      if (!res.ok) {
+      const { body } = res;
+      if (res.status < 200 || res.status >= 300) {
         throw new AppError(
           502,
           'login-user-lookup-failed',
@@ -173,11 +165,13 @@ export function createGenesysClient(
     },
 
     async revokeMe(accessToken, requestId) {
-      const res = await call('deleteTokensMe', `${apiBaseUrl}/api/v2/tokens/me`, {
+      // The body is read and dropped (its socket goes back to the pool); only the status counts.
+      const res = await api.request({
         method: 'DELETE',
+        path: `${apiPath}/api/v2/tokens/me`,
         headers: { Authorization: `Bearer ${accessToken}`, 'ININ-Correlation-Id': requestId },
+        observe: timed('deleteTokensMe'),
       });
-      await res.arrayBuffer().catch(() => undefined);
       return res.status;
     },
   };
