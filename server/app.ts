@@ -68,8 +68,9 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     genid: () => randomToken(32),
     resave: false,
     saveUninitialized: false,
-    // Idle timeout: every request pushes the expiry out by SESSION_IDLE_TIMEOUT_SECONDS.
-    rolling: true,
+    // Idle timeout: the session guard rolls the expiry (coarsely, and not for preserveIdleTTL);
+    // a rolled session is a changed one, which express-session saves and sends a cookie for.
+    rolling: false,
     unset: 'destroy',
     cookie: {
       path: '/',

@@ -66,13 +66,6 @@ export class MemorySessionStore extends BffSessionStore {
     this.remove(sid);
   }
 
-  async touchSession(sid: string, sess: SessionData): Promise<void> {
-    this.assertOpen();
-    const entry = this.liveEntry(sid, this.clock());
-    if (!entry) return;
-    this.sessions.set(sid, { ...entry, expiresAt: this.expiresAtOf(sess) });
-  }
-
   async allSessions(): Promise<Record<string, SessionData>> {
     this.assertOpen();
     const now = this.clock();

@@ -83,19 +83,6 @@ if v[2] and v[2] ~= '' then redis.call('SREM', ARGV[1] .. 'user:' .. v[2], ARGV[
 return 1
 `);
 
-/** KEYS[1] sess; ARGV prefix, now, exp, px. Moves a live session's expiry, and its index's TTL with it. */
-const TOUCH_SESSION = script(`
-local v = redis.call('HMGET', KEYS[1], 'exp', 'uid')
-if not v[1] or tonumber(v[1]) <= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'exp', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if v[2] and v[2] ~= '' then
-  local user = ARGV[1] .. 'user:' .. v[2]
-  if redis.call('PTTL', user) < tonumber(ARGV[4]) then redis.call('PEXPIRE', user, ARGV[4]) end
-end
-return 1
-`);
-
 /**
  * ARGV cursor, pattern, count, now, withData. One SCAN page of sessions, read in the same atomic
  * step: { next cursor, key, data, key, data, … } of the live ones (data '' unless asked for).
@@ -256,7 +243,6 @@ return 0
 const SCRIPTS = [
   SET_SESSION,
   DESTROY_SESSION,
-  TOUCH_SESSION,
   SCAN_SESSIONS,
   USER_SESSIONS,
   DESTROY_USER,
@@ -395,15 +381,6 @@ export class RedisSessionStore extends BffSessionStore {
 
   async destroySession(sid: string): Promise<void> {
     await this.eval(DESTROY_SESSION, [this.sessKey(sid)], [this.prefix, sid, '']);
-  }
-
-  async touchSession(sid: string, sess: SessionData): Promise<void> {
-    const expiresAt = this.expiresAtOf(sess);
-    await this.eval(
-      TOUCH_SESSION,
-      [this.sessKey(sid)],
-      [this.prefix, String(this.clock()), String(expiresAt), String(this.pxFor(expiresAt))],
-    );
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {

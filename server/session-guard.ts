@@ -31,8 +31,13 @@ export type EndReason =
 
 /** Session lifetimes, token refresh and ending sessions: the rules of SPEC "Lifetimes". */
 export interface SessionGuard {
-  /** 401 unless the request has a live session; leaves `req.tokenSet` ready to use. */
+  /** 401 unless the request has a live session; leaves `req.tokenSet` ready to use. Rolls the idle expiry. */
   readonly requireSession: RequestHandler;
+  /**
+   * The same check for routes where the request may ask not to count as activity: when
+   * `keepsIdle(req)` is true (preserveIdleTTL=true), the local idle expiry stays where it was.
+   */
+  requireSessionKeepingIdle(keepsIdle: (req: Request) => boolean): RequestHandler;
   /** Stores a fresh token set for the user (login); the caller has regenerated the session id. */
   establish(req: Request, user: { id: string; name: string }, tokens: TokenSet): void;
   /** Destroys the server-side record and clears the cookie. Safe without a session. */
@@ -72,19 +77,34 @@ export function createSessionGuard(deps: {
     }
   }
 
+  const idleMs = config.session.idleTimeoutSeconds * 1000;
+  // SPEC Part 2 allows a coarse roll: the idle expiry moves only once that gains a tenth of the
+  // idle timeout, so most requests neither write the store nor sign a new cookie. A session
+  // then ends between 0.9 and 1 idle timeout after its last request.
+  const rollStepMs = idleMs / 10;
+
   /**
-   * Idle (rolling, via express-session's maxAge), absolute, and never past the token's expiry when
-   * it cannot be refreshed: the cookie and the store row die together at the earliest of the three.
+   * Sets where the session ends after this request: idle (rolling, coarse), absolute, and never
+   * past the token's expiry when it cannot be refreshed; the cookie and the store row die
+   * together at the earliest. A roll marks the session modified (`lastSeenAt`), which is what
+   * makes express-session save it and send a new cookie; with `keepIdle` it never rolls.
    */
-  function clampLifetime(req: Request, tokens: TokenSet): void {
+  function settleExpiry(req: Request, tokens: TokenSet, keepIdle: boolean): void {
+    const session = req.session;
     const now = clock();
-    const absoluteEnd =
-      (req.session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000;
-    const end =
+    const absoluteEnd = (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000;
+    const hardEnd =
       tokens.refreshToken === undefined ? Math.min(absoluteEnd, tokens.expiresAt) : absoluteEnd;
-    const left = end - now;
-    if (left < config.session.idleTimeoutSeconds * 1000)
-      req.session.cookie.maxAge = Math.max(left, 1000);
+    const rolled = Math.min(now + idleMs, hardEnd);
+    const current = session.cookie.expires?.getTime() ?? rolled;
+    let end = Math.min(current, hardEnd);
+    if (!keepIdle && rolled - current >= rollStepMs) {
+      session.lastSeenAt = now;
+      end = rolled;
+    }
+    // express-session resets the expiry to now + maxAge as the response ends (and saves it when
+    // the session changed): pinning maxAge keeps it where `end` says.
+    session.cookie.maxAge = Math.max(end - now, 1000);
   }
 
   async function end(req: Request, res: Response, reason: EndReason): Promise<void> {
@@ -96,63 +116,74 @@ export function createSessionGuard(deps: {
     logger.info({ requestId: req.id, userId, reason }, 'session ended');
   }
 
-  const requireSession: RequestHandler = async (req, res, next) => {
-    try {
-      const session = req.session;
-      if (!session?.user) throw new UnauthenticatedError();
-      let tokens = tokensOf(req);
-      if (!tokens) {
-        // Its key left the rotation list, or the row was tampered with: the session is dead.
-        await end(req, res, 'unreadable');
-        throw new UnauthenticatedError();
-      }
-      const now = clock();
-      if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
-        await end(req, res, 'expired');
-        throw new UnauthenticatedError('The session reached its absolute lifetime: log in again.');
-      }
-      if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
-        if (tokens.refreshToken === undefined) {
-          if (now >= tokens.expiresAt) {
-            await end(req, res, 'expired');
-            throw new UnauthenticatedError('The Genesys token expired: log in again.');
-          }
-        } else {
-          try {
-            tokens = await refresher.refresh(req, { ...tokens, refreshToken: tokens.refreshToken });
-          } catch (err) {
-            if (err instanceof SessionGoneError) {
-              // Ended (and counted) by whoever ended it; here only the cookie and local copy go.
-              res.clearCookie(config.session.cookieName, cookieOptions);
-              await destroySession(req);
-              throw new UnauthenticatedError();
+  const checkSession =
+    (keepsIdle: (req: Request) => boolean): RequestHandler =>
+    async (req, res, next) => {
+      try {
+        const session = req.session;
+        if (!session?.user) throw new UnauthenticatedError();
+        let tokens = tokensOf(req);
+        if (!tokens) {
+          // Its key left the rotation list, or the row was tampered with: the session is dead.
+          await end(req, res, 'unreadable');
+          throw new UnauthenticatedError();
+        }
+        const now = clock();
+        if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
+          await end(req, res, 'expired');
+          throw new UnauthenticatedError(
+            'The session reached its absolute lifetime: log in again.',
+          );
+        }
+        if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
+          if (tokens.refreshToken === undefined) {
+            if (now >= tokens.expiresAt) {
+              await end(req, res, 'expired');
+              throw new UnauthenticatedError('The Genesys token expired: log in again.');
             }
-            // A refused refresh token (revoked, password changed) ends the session; an outage does not.
-            if (!isRefused(err)) throw err;
-            await end(req, res, 'refresh_failed');
-            throw new UnauthenticatedError(
-              'The Genesys session could not be renewed: log in again.',
-            );
+          } else {
+            try {
+              tokens = await refresher.refresh(req, {
+                ...tokens,
+                refreshToken: tokens.refreshToken,
+              });
+            } catch (err) {
+              if (err instanceof SessionGoneError) {
+                // Ended (and counted) by whoever ended it; here only the cookie and local copy go.
+                res.clearCookie(config.session.cookieName, cookieOptions);
+                await destroySession(req);
+                throw new UnauthenticatedError();
+              }
+              // A refused refresh token (revoked, password changed) ends the session; an outage does not.
+              if (!isRefused(err)) throw err;
+              await end(req, res, 'refresh_failed');
+              throw new UnauthenticatedError(
+                'The Genesys session could not be renewed: log in again.',
+              );
+            }
           }
         }
+        settleExpiry(req, tokens, keepsIdle(req));
+        req.tokenSet = tokens;
+        next();
+      } catch (err) {
+        next(err);
       }
-      clampLifetime(req, tokens);
-      req.tokenSet = tokens;
-      next();
-    } catch (err) {
-      next(err);
-    }
-  };
+    };
+
+  const requireSession = checkSession(() => false);
 
   return {
     requireSession,
+    requireSessionKeepingIdle: checkSession,
     tokensOf,
     end,
     establish(req, user, tokens) {
       req.session.user = { id: user.id, name: user.name };
       req.session.createdAt = clock();
+      req.session.lastSeenAt = req.session.createdAt;
       keepTokens(req, tokens, vault.seal(JSON.stringify(tokens)));
-      clampLifetime(req, tokens);
+      settleExpiry(req, tokens, false);
     },
   };
 }

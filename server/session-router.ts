@@ -20,6 +20,11 @@ export function sessionRouter(deps: {
   // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
   const router = Router({ strict: true, caseSensitive: true });
 
+  // SPEC Part 2: preserveIdleTTL=true keeps the local idle expiry too, not only Genesys's.
+  const requireSession = guard.requireSessionKeepingIdle(
+    (req) => booleanQuery(req, 'preserveIdleTTL') === true,
+  );
+
   const toUpstream: RequestHandler = (req, _res, next) => {
     const preserve = booleanQuery(req, 'preserveIdleTTL');
     const isHead = req.method === 'HEAD';
@@ -40,8 +45,8 @@ export function sessionRouter(deps: {
 
   router
     .route('/session')
-    .head(guard.requireSession, toUpstream, proxy)
-    .get(guard.requireSession, toUpstream, proxy)
+    .head(requireSession, toUpstream, proxy)
+    .get(requireSession, toUpstream, proxy)
     .delete(async (req, res) => {
       await logout(req, res);
       res.status(204).end();

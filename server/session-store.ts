@@ -11,6 +11,8 @@ declare module 'express-session' {
     tokenExpiresAt?: number;
     /** When the session was created, ms since the epoch, for the absolute timeout. */
     createdAt?: number;
+    /** When the idle expiry last rolled (at most every tenth of the idle timeout), ms epoch. */
+    lastSeenAt?: number;
   }
 }
 
@@ -62,7 +64,12 @@ export const STORE_DEFAULTS = {
 
 const silentLogger: StoreLogger = { warn: () => undefined };
 
-/** An express-session store that also indexes sessions by user, so an admin revoke can end all of them. */
+/**
+ * An express-session store that also indexes sessions by user, so an admin revoke can end all of
+ * them. It gives express-session no `touch`: with one, express-session writes the store on every
+ * request whose session did not change; the gateway rolls the idle expiry itself, coarsely, as a
+ * save (session-guard.ts).
+ */
 export abstract class BffSessionStore extends session.Store {
   protected readonly clock: () => number;
   protected readonly logger: StoreLogger;
@@ -84,8 +91,6 @@ export abstract class BffSessionStore extends session.Store {
   abstract setSession(sid: string, sess: SessionData): Promise<void>;
   /** Removes the session; a missing one is not an error. */
   abstract destroySession(sid: string): Promise<void>;
-  /** Moves a live session's expiry (from `sess.cookie`); the stored data is left alone. */
-  abstract touchSession(sid: string, sess: SessionData): Promise<void>;
   /** Every live session by id. */
   abstract allSessions(): Promise<Record<string, SessionData>>;
   /** How many live sessions there are. */
@@ -125,10 +130,6 @@ export abstract class BffSessionStore extends session.Store {
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
     this.deliver(() => this.destroySession(sid), callback);
-  }
-
-  override touch(sid: string, sess: SessionData, callback?: (err?: unknown) => void): void {
-    this.deliver(() => this.touchSession(sid, sess), callback);
   }
 
   override all(

@@ -73,10 +73,6 @@ function prepareStatements(db: Database.Database) {
     destroyIfExpired: db.prepare<[string, number]>(
       'DELETE FROM sessions WHERE sid = ? AND expires_at <= ?',
     ),
-    // Only live rows: a touch must not bring an expired session back.
-    touch: db.prepare<[number, string, number]>(
-      'UPDATE sessions SET expires_at = ? WHERE sid = ? AND expires_at > ?',
-    ),
     all: db.prepare<[number], { sid: string; data: string }>(
       'SELECT sid, data FROM sessions WHERE expires_at > ?',
     ),
@@ -184,12 +180,6 @@ export class SqliteSessionStore extends BffSessionStore {
 
   async destroySession(sid: string): Promise<void> {
     this.run('write', (s) => s.destroy.run(sid));
-  }
-
-  async touchSession(sid: string, sess: SessionData): Promise<void> {
-    const now = this.clock();
-    const expiresAt = this.expiresAtOf(sess);
-    this.run('write', (s) => s.touch.run(expiresAt, sid, now));
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {

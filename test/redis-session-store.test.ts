@@ -191,7 +191,6 @@ describe('RedisSessionStore', () => {
       const operations: [string, () => Promise<unknown>][] = [
         ['get', () => store.getSession('s1')],
         ['set', () => store.setSession('s2', sessionFor(now, { userId: 'alice' }))],
-        ['touch', () => store.touchSession('s1', sessionFor(now, { userId: 'alice' }))],
         ['destroy', () => store.destroySession('s1')],
         ['sessionIdsOfUser', () => store.sessionIdsOfUser('alice')],
         ['destroyUser', () => store.destroyUser('alice')],

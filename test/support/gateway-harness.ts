@@ -14,7 +14,7 @@ import {
   type EmulatorUser,
   type GenesysEmulator,
 } from '../emulator/genesys-emulator';
-import { BrowserClient } from './browser-client';
+import { BrowserClient, type ClientResponse } from './browser-client';
 
 export const TEST_CLIENT_ID = 'tokens-bff-test-client';
 export const TEST_CLIENT_SECRET = 'test-client-secret-value';
@@ -149,6 +149,24 @@ export async function storedTokenSets(h: Harness): Promise<TokenSet[]> {
 export function setCookieLines(headers: Headers, name?: string): string[] {
   const lines = headers.getSetCookie();
   return name === undefined ? lines : lines.filter((line) => line.startsWith(`${name}=`));
+}
+
+/**
+ * Seconds the session cookie set by this answer lives (its Max-Age, or Expires minus now: the
+ * gateway's express-session writes Expires only), or undefined when the answer sets none.
+ */
+export function sessionMaxAge(h: Harness, res: ClientResponse): number | undefined {
+  const line = res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith(`${h.config.session.cookieName}=`));
+  if (line === undefined) return undefined;
+  const attrs = line.split(';').map((a) => a.trim());
+  const maxAge = attrs.find((a) => /^max-age=/i.test(a));
+  if (maxAge !== undefined) return Number(maxAge.slice(8));
+  const expires = attrs.find((a) => /^expires=/i.test(a));
+  if (expires === undefined) return undefined;
+  // Expires is cut to whole seconds, so the difference is in (maxAge - 1, maxAge].
+  return Math.ceil((Date.parse(expires.slice(8)) - Date.now()) / 1000);
 }
 
 /** A login taken as far as the emulator's redirect back: the callback has not been called yet. */
