@@ -1,6 +1,5 @@
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import session from 'express-session';
-import helmet from 'helmet';
 import type { Config } from '../config/types';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
@@ -12,6 +11,7 @@ import { loginTransactions } from './login-transaction';
 import { createLogout } from './logout';
 import { createUpstreamProxy } from './upstream-proxy';
 import { requestId } from './request-id';
+import { securityHeaders } from './security-headers';
 import { opsRouter, type Lifecycle } from './ops-router';
 import { accessLog } from './access-log';
 import { requireAntiForgery } from './csrf';
@@ -104,7 +104,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
 
   if (deps.inflight) app.use(deps.inflight.track);
   app.use(requestId());
-  app.use(helmet());
+  app.use(securityHeaders());
   // Ops first: probes must answer when the store is down, create no session and log no line.
   app.use(opsRouter({ store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined }));
   app.use(accessLog(logger, metrics));
