@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import { unredacted, type Logger } from './logger';
+import { observer, type Metrics } from './metrics';
 
 /** The route template for metrics: bounded cardinality, never the raw path (which holds ids). */
 function routeLabel(req: Parameters<RequestHandler>[0]): string {
@@ -14,6 +14,9 @@ function routeLabel(req: Parameters<RequestHandler>[0]): string {
  * a query string may hold an authorization code (`/auth/callback?code=`).
  */
 export function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
+  // The line holds only the fields below: method, path (never the query), route, status, timing.
+  const lines = unredacted(logger);
+  const observe = observer(metrics.httpDuration);
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     // Read now: the proxy rewrites req.url to the upstream path later on.
@@ -21,11 +24,8 @@ export function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = routeLabel(req);
-      metrics.httpDuration.observe(
-        { method: req.method, route, status_code: String(res.statusCode) },
-        seconds,
-      );
-      logger.info(
+      observe({ method: req.method, route, status_code: String(res.statusCode) }, seconds);
+      lines.info(
         {
           requestId: req.id,
           method: req.method,

@@ -70,3 +70,23 @@ export function createMetrics(): Metrics {
     }),
   };
 }
+
+/**
+ * Observes into `histogram` through one child per label set, made on first use. prom-client
+ * otherwise sorts and hashes the label object on every observation, on the request path. Label
+ * values must be bounded (route templates, operations, status codes), as for any metric.
+ */
+export function observer<L extends string>(
+  histogram: Histogram<L>,
+): (labels: Record<L, string>, seconds: number) => void {
+  const children = new Map<string, { observe(seconds: number): void }>();
+  return (labels, seconds) => {
+    const key = Object.values(labels).join('\u0000');
+    let child = children.get(key);
+    if (child === undefined) {
+      child = histogram.labels(labels);
+      children.set(key, child);
+    }
+    child.observe(seconds);
+  };
+}
