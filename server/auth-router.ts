@@ -8,11 +8,20 @@ import { AppError, BadRequestError, MethodNotAllowedError } from './errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery } from './query';
 import { regenerateSession, saveSession } from './session-ops';
-import { createPkcePair, randomToken } from './pkce';
-import { LOGIN_TRANSACTION_TTL_MS, type loginTransactions } from './login-transaction';
+import { createLoginSecrets } from './pkce';
+import { LOGIN_TRANSACTION_TTL_MS, hasCookie, type loginTransactions } from './login-transaction';
 import type { Logout } from './logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
+
+/**
+ * A redirect with an empty body: res.redirect would negotiate a "Redirecting to" text or HTML
+ * body nobody reads, on every login. res.location still escapes what a header cannot carry.
+ */
+function found(res: Response, status: 302 | 303, location: string): void {
+  res.location(location).status(status).setHeader('Content-Length', '0');
+  res.end();
+}
 
 /**
  * Login (authorization code + PKCE S256, RFC 9700 §2.1.1) and logout. The callback regenerates
@@ -32,21 +41,22 @@ export function authRouter(deps: {
   // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
   const router = Router({ strict: true, caseSensitive: true });
 
+  // Everything but the state and the challenge is the same for every login: built once.
+  const authorize = new URL(`${config.genesys.loginBaseUrl}/oauth/authorize`);
+  authorize.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.oauth.clientId,
+    redirect_uri: config.oauth.redirectUri,
+    code_challenge_method: 'S256',
+  }).toString();
+  const authorizePrefix = authorize.toString();
+
   router.get('/auth/login', (req, res) => {
     const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
-    const state = randomToken(32);
-    const { verifier, challenge } = createPkcePair();
+    const { state, verifier, challenge } = createLoginSecrets();
     transactions.start(res, { state, verifier, returnTo });
-    const authorize = new URL(`${config.genesys.loginBaseUrl}/oauth/authorize`);
-    authorize.search = new URLSearchParams({
-      response_type: 'code',
-      client_id: config.oauth.clientId,
-      redirect_uri: config.oauth.redirectUri,
-      state,
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    }).toString();
-    res.redirect(302, authorize.toString());
+    // Both are base64url: nothing in them needs escaping in a query.
+    found(res, 302, `${authorizePrefix}&state=${state}&code_challenge=${challenge}`);
   });
 
   router.get('/auth/callback', async (req, res) => {
@@ -83,8 +93,11 @@ export function authRouter(deps: {
     }
     try {
       const user = await genesys.getMe(tokens.accessToken, req.id);
-      // A new id at login: a session id planted before login is worth nothing after it.
-      await regenerateSession(req);
+      // A new id at login: a session id planted before login is worth nothing after it. Without
+      // a session cookie the id is new already (express-session made it for this request);
+      // regenerating it would only cost a store delete and, as express-session then loses track
+      // of the explicit save, a second store write when the response ends.
+      if (hasCookie(req, config.session.cookieName)) await regenerateSession(req);
       guard.establish(req, user, tokens);
       await saveSession(req);
     } catch (err) {
@@ -95,7 +108,7 @@ export function authRouter(deps: {
     }
     metrics.logins.inc({ outcome: 'ok' });
     metrics.sessionsStarted.inc();
-    res.redirect(302, tx.returnTo);
+    found(res, 302, tx.returnTo);
   });
 
   router.post(

@@ -27,6 +27,11 @@ function readCookie(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+/** Whether the request carries cookie `name` at all (any value). */
+export function hasCookie(req: Request, name: string): boolean {
+  return readCookie(req, name) !== undefined;
+}
+
 /**
  * The login transaction lives in its own cookie per pending login (SPEC, RFC 10017): Lax so it
  * survives the cross-site return from Genesys while the session cookie stays Strict, scoped to
@@ -45,36 +50,42 @@ export function loginTransactions(options: {
   const prefix = options.secure ? '__Secure-bff-login-' : 'bff-login-';
   const nameFor = (state: string): string =>
     prefix + createHash('sha256').update(state).digest('base64url').slice(0, 16);
-  const attributes = {
-    httpOnly: true,
-    secure: options.secure,
-    sameSite: 'lax' as const,
-    path: CALLBACK_PATH,
-  };
+  // The Set-Cookie lines are written here rather than by res.cookie: the attributes never change
+  // and the value is base64url (nothing to encode), so only the name and value vary per login.
+  const attributes = `; Path=${CALLBACK_PATH}; HttpOnly${options.secure ? '; Secure' : ''}; SameSite=Lax`;
+  const maxAge = `; Max-Age=${LOGIN_TRANSACTION_TTL_MS / 1000}`;
+  const cleared = `=; Expires=${new Date(0).toUTCString()}${attributes}`;
+  const refused = (): BadRequestError =>
+    new BadRequestError(
+      'Unknown, expired or already used login state: start again at /auth/login.',
+    );
 
   return {
     start(res, tx) {
-      const sealed = options.vault.seal(JSON.stringify({ ...tx, issuedAt: options.clock() }));
-      res.cookie(nameFor(tx.state), sealed, { ...attributes, maxAge: LOGIN_TRANSACTION_TTL_MS });
+      const issuedAt = options.clock();
+      const sealed = options.vault.seal(JSON.stringify({ ...tx, issuedAt }));
+      // Real time, as browsers read it (Max-Age wins where both are known).
+      const expires = new Date(Date.now() + LOGIN_TRANSACTION_TTL_MS).toUTCString();
+      res.append(
+        'Set-Cookie',
+        `${nameFor(tx.state)}=${sealed}${maxAge}; Expires=${expires}${attributes}`,
+      );
     },
 
     finish(req, res, state) {
       const name = nameFor(state);
       const raw = readCookie(req, name);
       // One use: the cookie goes whatever happens next.
-      res.clearCookie(name, attributes);
-      const refused = new BadRequestError(
-        'Unknown, expired or already used login state: start again at /auth/login.',
-      );
-      if (raw === undefined) throw refused;
+      res.append('Set-Cookie', name + cleared);
+      if (raw === undefined) throw refused();
       let tx: LoginTransaction;
       try {
         tx = JSON.parse(options.vault.open(raw)) as LoginTransaction;
       } catch {
-        throw refused;
+        throw refused();
       }
       if (tx.state !== state || options.clock() - tx.issuedAt > LOGIN_TRANSACTION_TTL_MS) {
-        throw refused;
+        throw refused();
       }
       return tx;
     },

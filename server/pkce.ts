@@ -5,9 +5,14 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** PKCE pair (RFC 7636 S256): a 43-char verifier from 32 random bytes and its challenge. */
-export function createPkcePair(): { verifier: string; challenge: string } {
-  const verifier = randomToken(32);
+/**
+ * The random values of one login: `state` and the PKCE pair (RFC 7636 S256), each from 32
+ * CSPRNG bytes, read in one call.
+ */
+export function createLoginSecrets(): { state: string; verifier: string; challenge: string } {
+  const bytes = randomBytes(64);
+  const state = bytes.toString('base64url', 0, 32);
+  const verifier = bytes.toString('base64url', 32, 64);
   const challenge = createHash('sha256').update(verifier).digest('base64url');
-  return { verifier, challenge };
+  return { state, verifier, challenge };
 }

@@ -1,0 +1,74 @@
+import type { SessionData } from 'express-session';
+import { createHash } from 'node:crypto';
+import { MemorySessionStore } from '../../server/memory-session-store';
+import { createLoginSecrets } from '../../server/pkce';
+import { AGENT_USER } from '../emulator/genesys-emulator';
+import { startHarness, type Harness } from '../support/gateway-harness';
+
+/** A memory store that counts the writes a login makes. */
+class CountingStore extends MemorySessionStore {
+  readonly writes = { set: 0, destroy: 0, claim: 0 };
+
+  override async setSession(sid: string, sess: SessionData): Promise<void> {
+    this.writes.set += 1;
+    return super.setSession(sid, sess);
+  }
+
+  override async destroySession(sid: string): Promise<void> {
+    this.writes.destroy += 1;
+    return super.destroySession(sid);
+  }
+
+  override async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    this.writes.claim += 1;
+    return super.claimOnce(key, ttlMs);
+  }
+}
+
+describe('the cost of a login in store writes', () => {
+  let h: Harness;
+  let store: CountingStore;
+
+  beforeEach(async () => {
+    h = await startHarness({
+      store: (clock) => {
+        store = new CountingStore({ clock });
+        return store;
+      },
+    });
+  });
+
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('a first login claims its state once and writes its session once, deleting nothing', async () => {
+    const browser = await h.login(AGENT_USER);
+    expect(store.writes).toEqual({ set: 1, destroy: 0, claim: 1 });
+    expect((await browser.get('/session', { csrf: true })).status).toBe(200);
+  });
+
+  it('a login over an existing session cookie still drops the old session for a new id', async () => {
+    const browser = await h.login(AGENT_USER);
+    const [before] = Object.keys(await h.store.allSessions());
+    await h.login(AGENT_USER, { client: browser });
+    const after = Object.keys(await h.store.allSessions());
+    expect(after).toHaveLength(1);
+    expect(after).not.toContain(before);
+    expect(store.writes.destroy).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('createLoginSecrets', () => {
+  it('gives a 256-bit state and verifier, different every time, and the S256 challenge', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i += 1) {
+      const { state, verifier, challenge } = createLoginSecrets();
+      expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(challenge).toBe(createHash('sha256').update(verifier).digest('base64url'));
+      seen.add(state).add(verifier);
+    }
+    expect(seen.size).toBe(200);
+  });
+});
