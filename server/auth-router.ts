@@ -6,7 +6,7 @@ import type { SessionGuard } from './session-guard';
 import type { BffSessionStore } from './session-store';
 import { AppError, BadRequestError, MethodNotAllowedError } from './errors';
 import { parseReturnTo } from './return-to';
-import { singleQuery } from './query';
+import { singleQuery, singleValue } from './query';
 import { regenerateSession, saveSession } from './session-ops';
 import { createLoginSecrets } from './pkce';
 import { LOGIN_TRANSACTION_TTL_MS, hasCookie, type loginTransactions } from './login-transaction';
@@ -60,7 +60,8 @@ export function authRouter(deps: {
   });
 
   router.get('/auth/callback', async (req, res) => {
-    const state = singleQuery(req, 'state');
+    const query = req.query;
+    const state = singleValue(query, 'state');
     if (state === undefined || state.length === 0 || state.length > 256) {
       throw new BadRequestError('The login callback has no state: start again at /auth/login.');
     }
@@ -69,7 +70,7 @@ export function authRouter(deps: {
       metrics.logins.inc({ outcome: 'replayed' });
       throw new BadRequestError('This login state was already used: start again at /auth/login.');
     }
-    const error = singleQuery(req, 'error');
+    const error = singleValue(query, 'error');
     if (error !== undefined) {
       metrics.logins.inc({ outcome: 'denied' });
       // Echo only the RFC 6749 error code, and only when it has the RFC's shape.
@@ -80,7 +81,7 @@ export function authRouter(deps: {
         `Genesys did not complete the login: ${code}.`,
       );
     }
-    const code = singleQuery(req, 'code');
+    const code = singleValue(query, 'code');
     if (code === undefined || code.length === 0 || code.length > 2048) {
       throw new BadRequestError('The login callback has no code.');
     }

@@ -3,7 +3,15 @@ import { BadRequestError } from './errors';
 
 /** A single query value; repeated or nested parameters are refused rather than guessed at. */
 export function singleQuery(req: Request, name: string): string | undefined {
-  const value = req.query[name];
+  return singleValue(req.query, name);
+}
+
+/**
+ * As singleQuery, from a `req.query` read once: Express 5 parses the query string again on every
+ * read of `req.query`, so a handler needing several parameters reads it once and passes it here.
+ */
+export function singleValue(query: Request['query'], name: string): string | undefined {
+  const value = query[name];
   if (value === undefined || typeof value === 'string') return value;
   throw new BadRequestError(`Query parameter ${name} must be given once.`);
 }
