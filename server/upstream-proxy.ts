@@ -1,11 +1,12 @@
 import http from 'node:http';
 import { types } from 'node:util';
 import https from 'node:https';
+import { parse as parseUrl } from 'node:url';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import { observer, type Metrics } from './metrics';
 import {
   AppError,
   UnauthenticatedError,
@@ -96,44 +97,49 @@ export function createUpstreamProxy(options: {
   // No maxSockets cap: a request queued for a socket would have its headers frozen before the
   // proxyReq hook runs (http-proxy pipes the request stream first).
   const agent = new AgentClass({ keepAlive: true, maxFreeSockets: 256 });
+  const observeGenesys = observer(options.metrics.genesysDuration);
 
   const proxy = createProxyMiddleware<Request, Response>({
-    target: options.apiBaseUrl,
+    // Parsed once here: http-proxy parses a string target again on every request.
+    target: parseUrl(options.apiBaseUrl),
     agent,
     changeOrigin: true,
     xfwd: false,
     selfHandleResponse: true,
     // The route decided the exact upstream path; the browser's path never reaches Genesys.
     pathRewrite: (_path, req) => req.upstream?.path ?? '/',
-    on: {
-      proxyReq(proxyReq, req) {
-        try {
-          prepare(proxyReq, req);
-        } catch (err) {
-          // Never throw inside http-proxy's socket listener: that would take the process down.
-          proxyReq.destroy(err instanceof Error ? err : new Error(String(err)));
-        }
+    // Not HPM's default plugins: they log every exchange (building URLs for it even with no
+    // logger) and add listeners to each response; this proxy answers its own events and errors.
+    ejectPlugins: true,
+    plugins: [
+      (proxyServer) => {
+        proxyServer.on('proxyReq', (proxyReq, req) => {
+          try {
+            prepare(proxyReq, req);
+          } catch (err) {
+            // Never throw inside http-proxy's socket listener: that would take the process down.
+            proxyReq.destroy(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+        proxyServer.on('proxyRes', (proxyRes, req, res) => {
+          void relay(proxyRes, req, res);
+        });
+        proxyServer.on('error', (err, req, res) => {
+          // http-proxy also reports errors of upgrade sockets here; this gateway serves none.
+          if (!('status' in res)) {
+            res.destroy();
+            return;
+          }
+          fail(
+            req,
+            res,
+            err instanceof AppError
+              ? err
+              : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err),
+          );
+        });
       },
-
-      proxyRes(proxyRes, req, res) {
-        void relay(proxyRes, req, res);
-      },
-
-      error(err, req, res) {
-        // http-proxy also reports errors of upgrade sockets here; this gateway serves no upgrades.
-        if (!('status' in res)) {
-          res.destroy();
-          return;
-        }
-        fail(
-          req,
-          res,
-          err instanceof AppError
-            ? err
-            : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err),
-        );
-      },
-    },
+    ],
   });
 
   function prepare(proxyReq: ClientRequest, req: Request): void {
@@ -150,17 +156,20 @@ export function createUpstreamProxy(options: {
     proxyReq.setHeader('Authorization', `Bearer ${call.accessToken}`);
     proxyReq.setHeader('ININ-Correlation-Id', req.id);
     proxyReq.setHeader('Accept', 'application/json');
-    const end = options.metrics.genesysDuration.startTimer({ operation: call.operation });
+    const started = process.hrtime.bigint();
+    const end = (status: string): void =>
+      observeGenesys(
+        { operation: call.operation, status_code: status },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     // Wall-clock deadline for the whole exchange, so a slow body cannot stretch it.
     const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError()), options.timeoutMs);
     proxyReq.on('close', () => clearTimeout(timer));
     proxyReq.on('response', (proxyRes) => {
       proxyRes.on('close', () => clearTimeout(timer));
-      end({ status_code: String(proxyRes.statusCode ?? 0) });
+      end(String(proxyRes.statusCode ?? 0));
     });
-    proxyReq.on('error', (err) =>
-      end({ status_code: err instanceof UpstreamTimeoutError ? 'timeout' : 'error' }),
-    );
+    proxyReq.on('error', (err) => end(err instanceof UpstreamTimeoutError ? 'timeout' : 'error'));
     // http-proxy pipes the browser's request stream into proxyReq. Cut that pipe: the upstream
     // body is only ever the validated one, so bytes a route forgot to read cannot be smuggled
     // onto the shared keep-alive connection as a second request.
