@@ -25,6 +25,9 @@ declare global {
   }
 }
 
+/** How many opened token sets the guard keeps (oldest out first). */
+const OPENED_KEPT = 1024;
+
 /** Why a session ended, for the metric and the log. */
 export type EndReason =
   'logout' | 'upstream_401' | 'expired' | 'revoked' | 'refresh_failed' | 'unreadable';
@@ -65,11 +68,22 @@ export function createSessionGuard(deps: {
     sameSite: config.session.cookieSameSite,
   } as const;
 
+  // Opening a sealed token set (AES-GCM, then JSON) was the guard's largest cost per request.
+  // The last OPENED_KEPT opened ones are kept, keyed by the exact sealed text: a changed byte is
+  // another key, so a tampered value is never served from here. Bounded, so memory stays flat
+  // however many sessions there are; a process that holds these also holds the keys.
+  const opened = new Map<string, TokenSet>();
+
   function tokensOf(req: Request): TokenSet | undefined {
     const sealed = req.session?.tokens;
     if (sealed === undefined) return undefined;
+    const known = opened.get(sealed);
+    if (known !== undefined) return known;
     try {
-      return JSON.parse(vault.open(sealed)) as TokenSet;
+      const tokens = Object.freeze(JSON.parse(vault.open(sealed)) as TokenSet);
+      if (opened.size >= OPENED_KEPT) opened.delete(opened.keys().next().value as string);
+      opened.set(sealed, tokens);
+      return tokens;
     } catch (err) {
       // A key removed from the rotation list, or a tampered row: the session cannot be used.
       logger.warn({ requestId: req.id, err: (err as Error).message }, 'session tokens unreadable');
