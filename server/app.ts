@@ -121,9 +121,11 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // The session middleware only where a session is used: /auth/login and static files need none.
   app.use(['/auth/callback', '/auth/logout', ...guarded], sessions);
 
-  app.use(authRouter({ config, genesys, guard, store, transactions, metrics, logout }));
+  // The session routes before the others: the frontend's calls are most of the traffic, and
+  // each router a request passes through costs a walk of its layers.
   app.use('/session', discardBody());
   app.use(sessionRouter({ guard, proxy, logout }));
+  app.use(authRouter({ config, genesys, guard, store, transactions, metrics, logout }));
   if (config.adminEnabled) {
     app.use(adminRouter({ guard, proxy, store, metrics, logger }));
   }
