@@ -195,7 +195,7 @@ export function report(
         ],
         sessions.map((c) => {
           const fewest = sessions
-            .filter((o) => o.target === c.target)
+            .filter((o) => o.targetTitle === c.targetTitle)
             .sort((a, b) => (a.sessionCount ?? 0) - (b.sessionCount ?? 0))[0];
           return [
             c.targetTitle,
@@ -217,10 +217,10 @@ export function report(
         }),
       ),
     );
-    const targets = [...new Set(sessions.map((c) => c.target))];
+    const targets = [...new Set(sessions.map((c) => c.targetTitle))];
     for (const target of targets) {
       const rows = sessions
-        .filter((c) => c.target === target && c.rounds > 0)
+        .filter((c) => c.targetTitle === target && c.rounds > 0)
         .sort((a, b) => (a.sessionCount ?? 0) - (b.sessionCount ?? 0));
       const low = rows[0];
       const high = rows[rows.length - 1];

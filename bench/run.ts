@@ -321,9 +321,14 @@ async function startTarget(infra: Infra, target: Target, options: Options): Prom
 }
 
 /** Lines at warn level or above in a gateway's log, and the first few messages. */
-function logWarnings(file: string | undefined): { count: number; messages: string[] } {
-  if (file === undefined || !fs.existsSync(file)) return { count: 0, messages: [] };
-  const text = fs.readFileSync(file, 'utf8');
+function logWarnings(
+  file: string | undefined,
+  from = 0,
+): { count: number; messages: string[]; end: number } {
+  if (file === undefined || !fs.existsSync(file)) return { count: 0, messages: [], end: from };
+  const bytes = fs.readFileSync(file);
+  // From the start of the window (a whole line: the offset was the file's end then).
+  const text = bytes.subarray(Math.min(from, bytes.length)).toString('utf8');
   let count = 0;
   const messages = new Set<string>();
   for (const line of text.split('\n')) {
@@ -346,7 +351,7 @@ function logWarnings(file: string | undefined): { count: number; messages: strin
       messages.add(message);
     }
   }
-  return { count, messages: [...messages] };
+  return { count, messages: [...messages], end: bytes.length };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,6 +565,7 @@ async function measureHttp(
   scenario: Scenario,
   running: Running,
   round: number,
+  warmUp: boolean,
 ): Promise<{ sample: Sample; problems: string[] }> {
   const problems: string[] = [];
   const job = {
@@ -570,7 +576,7 @@ async function measureHttp(
     connections: scenario.connections,
     ...(scenario.method === 'GET' ? { bodyIncludes: TOKEN_INFO_FIELD } : {}),
   };
-  if (options.warmupSeconds > 0) {
+  if (warmUp && options.warmupSeconds > 0) {
     const warm = await runWrk({ ...job, seconds: options.warmupSeconds });
     if (wrkFailures(warm) > 0 || warm.requests === 0) {
       problems.push(`warm-up: ${describeWrkFailures(warm)}`);
@@ -716,50 +722,89 @@ interface CaseState {
   readonly notes: string[];
 }
 
+/** A target's process, kept for the rest of the round once started. */
+interface Pooled {
+  readonly running: Running;
+  /** Whether it has had load already (its warm-up); a fresh process gets one first. */
+  warm: boolean;
+  /** Where its log stood at the end of its last window. */
+  logOffset: number;
+}
+
+/**
+ * The processes of one round: each target starts once per round, when first needed, and serves
+ * every scenario of the round it is in (get, head, c256 share the gateways of the small
+ * stores); all stop with SIGTERM at the end of the round. Saves a start and a warm-up per window.
+ */
+type Pool = Map<string, Pooled>;
+
+async function stopPooled(
+  pooled: Pooled,
+  target: Target,
+  notes: string[],
+  round: number,
+): Promise<void> {
+  await delay(SETTLE_MS);
+  const code = await stop(pooled.running.child, 15_000);
+  if (target.kind === 'gateway' && code !== 0) {
+    notes.push(`round ${round}: the gateway exited with code ${String(code)} on SIGTERM`);
+  }
+  const warnings = logWarnings(pooled.running.logFile, pooled.logOffset);
+  if (warnings.count > 0) {
+    notes.push(
+      `round ${round}: ${warnings.count} gateway log lines at warn or above after its last window, e.g. ${warnings.messages.join(' | ')}`,
+    );
+  }
+  if (pooled.running.logFile) fs.rmSync(pooled.running.logFile, { force: true });
+}
+
 async function measureCase(
   infra: Infra,
   options: Options,
   state: CaseState,
   round: number,
+  pool: Pool,
 ): Promise<Sample | undefined> {
   const { scenario, target } = state;
-  let running: Running | undefined;
+  let pooled = pool.get(target.id);
   let result: { sample: Sample; problems: string[] } | undefined;
   try {
-    running = await startTarget(infra, target, options);
+    if (!pooled) {
+      pooled = { running: await startTarget(infra, target, options), warm: false, logOffset: 0 };
+      pool.set(target.id, pooled);
+    }
+    const { running } = pooled;
     if (scenario.kind === 'http') {
       const problem = await preflight(running, scenario);
       if (problem) {
         state.problems.push(`round ${round}: ${problem}`);
         return undefined;
       }
-      result = await measureHttp(infra, options, scenario, running, round);
+      result = await measureHttp(infra, options, scenario, running, round, !pooled.warm);
     } else {
       result = await measureLogin(infra, options, target.store as StoreSpec, running, round);
     }
+    pooled.warm = true;
   } catch (err) {
     state.problems.push(`round ${round}: ${err instanceof Error ? err.message : String(err)}`);
-    return undefined;
-  } finally {
-    if (running) {
-      await delay(SETTLE_MS);
-      const code = await stop(running.child, 15_000);
-      if (target.kind === 'gateway' && code !== 0) {
-        state.notes.push(`round ${round}: the gateway exited with code ${String(code)} on SIGTERM`);
-      }
-      const warnings = logWarnings(running.logFile);
-      if (warnings.count > 0) {
-        state.notes.push(
-          `round ${round}: ${warnings.count} gateway log lines at warn or above, e.g. ${warnings.messages.join(' | ')}`,
-        );
-      }
-      if (result) result = { ...result, sample: { ...result.sample, logWarnings: warnings.count } };
-      if (running.logFile) fs.rmSync(running.logFile, { force: true });
+    // A process in an unknown state is not reused.
+    if (pooled) {
+      pool.delete(target.id);
+      await stopPooled(pooled, target, state.notes, round);
     }
+    return undefined;
+  }
+  const warnings = logWarnings(pooled.running.logFile, pooled.logOffset);
+  pooled.logOffset = warnings.end;
+  if (warnings.count > 0) {
+    state.notes.push(
+      `round ${round}: ${warnings.count} gateway log lines at warn or above, e.g. ${warnings.messages.join(' | ')}`,
+    );
   }
   for (const p of result.problems) state.problems.push(`round ${round}: ${p}`);
-  state.samples.push(result.sample);
-  return result.sample;
+  const sample = { ...result.sample, logWarnings: warnings.count };
+  state.samples.push(sample);
+  return sample;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -813,8 +858,9 @@ async function plan(
     port: await portOf(kind),
   });
   const gateway = async (build: Build, store: StoreSpec, logLevel: LogLevel): Promise<Target> => {
-    const id = `${build.id}-${store.kind}-${logLevel}`;
-    return { id, kind: 'gateway', build, store, logLevel, port: await portOf(`${id}-${store.id}`) };
+    // One process per store and log level: the id keys the round's process pool.
+    const id = `${store.id}-${logLevel}`;
+    return { id, kind: 'gateway', build, store, logLevel, port: await portOf(id) };
   };
 
   const small = new Map<string, StoreSpec>();
@@ -919,10 +965,15 @@ async function plan(
     });
   }
   if (options.only.has('sessions')) {
+    const fewest = options.sessionCounts[0];
+    const most = options.sessionCounts[options.sessionCounts.length - 1];
     for (const count of options.sessionCounts) {
       const targets: Target[] = [];
       for (const kind of kinds) {
         for (const build of builds) {
+          // The baseline only at the fewest and the most sessions: enough for its A/B lines and
+          // its at-N-vs-at-fewest ratio, two windows a round less (the run's time budget).
+          if (build.id === 'baseline' && count !== fewest && count !== most) continue;
           targets.push(await gateway(build, makeStore(build, kind, `n${count}`), 'info'));
         }
       }
@@ -1155,11 +1206,25 @@ async function main(): Promise<void> {
         states.push({ scenario, target, samples: [], problems: [], notes: [] });
     }
     const windows = states.length * options.rounds;
-    say(`measuring ${windows} windows (${states.length} per round)…`);
+    say(
+      `set-up took ${((Date.now() - began) / 1000).toFixed(0)} s; measuring ${windows} windows ` +
+        `(${states.length} per round)…`,
+    );
     for (let round = 1; round <= options.rounds; round += 1) {
       say(`round ${round} of ${options.rounds}:`);
+      const pool: Pool = new Map();
+      const lastUse = new Map<string, CaseState>();
+      for (const state of states) lastUse.set(state.target.id, state);
       for (const state of states) {
-        const sample = await measureCase(infra, options, state, round);
+        const windowStarted = Date.now();
+        const sample = await measureCase(infra, options, state, round, pool);
+        // Stopped after its last window of the round, so no idle process outlives its use.
+        const pooled = pool.get(state.target.id);
+        if (pooled && lastUse.get(state.target.id) === state) {
+          pool.delete(state.target.id);
+          await stopPooled(pooled, state.target, state.notes, round);
+        }
+        const took = ((Date.now() - windowStarted) / 1000).toFixed(1);
         const unit = state.scenario.kind === 'login' ? 'logins/s' : 'req/s';
         say(
           `  ${state.scenario.id.padEnd(16)} ${targetTitle(state.target).padEnd(34)} ` +
@@ -1170,6 +1235,7 @@ async function main(): Promise<void> {
                   ? `, other CPU ${sample.otherCpuPercent.toFixed(0)} %`
                   : '')
               : 'FAILED') +
+            ` (${took} s)` +
             (state.problems.length > 0 ? `  [${state.problems[state.problems.length - 1]}]` : ''),
         );
       }
