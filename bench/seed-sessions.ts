@@ -242,7 +242,7 @@ function makeSession(
 }
 
 /** In flight at once against Redis: node-redis pipelines what is issued together. */
-const REDIS_BATCH = 1000;
+const REDIS_BATCH = 250;
 /** Sessions per SQLite transaction. */
 const SQLITE_BATCH = 5000;
 
