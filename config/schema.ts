@@ -319,7 +319,7 @@ export const configSchema = z
     SESSION_IDLE_TIMEOUT_SECONDS: defaulted(
       positiveInteger(),
       '1800',
-      'a session unused this long ends (rolling); at most the absolute timeout',
+      'a session unused this long ends (rolled at most once per tenth of it, so it ends 0.9–1× this after its last use; `preserveIdleTTL=true` is no use); at most the absolute timeout',
     ),
     SESSION_ABSOLUTE_TIMEOUT_SECONDS: defaulted(
       positiveInteger(),
