@@ -109,22 +109,29 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   app.use(opsRouter({ store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined }));
   app.use(accessLog(logger, metrics));
 
+  const antiForgery = requireAntiForgery(config.publicOrigin);
+  // The session routes first: the frontend's calls are most of the traffic. Their guards run on
+  // the routes themselves, in this order: no-store, anti-forgery (before the session is read: a
+  // forged request costs no store round trip), the session, the body dropped. That spares each
+  // call a walk through the app-level mounts below, which the rarer routes use.
+  app.use(
+    sessionRouter({
+      guard,
+      proxy,
+      logout,
+      before: [noStore, antiForgery, sessions, discardBody()],
+    }),
+  );
+
+  app.use('/auth', noStore);
   // With ADMIN_ENABLED=false nothing answers under /admin: it is an unknown route (404).
-  const guarded = config.adminEnabled ? ['/session', '/admin'] : ['/session'];
-  app.use(['/auth', ...guarded], noStore);
-  if (config.adminEnabled) app.use('/admin', adminAudit(logger));
-  // Anti-forgery before the session is read: a forged request costs no store round trip.
-  app.use(guarded, requireAntiForgery(config.publicOrigin));
-  // Same for the logout form (Origin stands in for X-CSRF): a refused post must not even roll
-  // the session's idle expiry, which another app on the same site could otherwise keep alive.
+  if (config.adminEnabled) app.use('/admin', noStore, adminAudit(logger), antiForgery, sessions);
+  // The logout form: Origin stands in for X-CSRF, checked before the session is read, so a
+  // refused post does not even roll the session's idle expiry, which another app on the same
+  // site could otherwise keep alive.
   app.post('/auth/logout', requireAntiForgery(config.publicOrigin, { originStandsIn: true }));
   // The session middleware only where a session is used: /auth/login and static files need none.
-  app.use(['/auth/callback', '/auth/logout', ...guarded], sessions);
-
-  // The session routes before the others: the frontend's calls are most of the traffic, and
-  // each router a request passes through costs a walk of its layers.
-  app.use('/session', discardBody());
-  app.use(sessionRouter({ guard, proxy, logout }));
+  app.use(['/auth/callback', '/auth/logout'], sessions);
   app.use(authRouter({ config, genesys, guard, store, transactions, metrics, logout }));
   if (config.adminEnabled) {
     app.use(adminRouter({ guard, proxy, store, metrics, logger }));

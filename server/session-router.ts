@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { SessionGuard } from './session-guard';
 import type { Logout } from './logout';
 import type { TokenSet } from './genesys-client';
@@ -14,11 +14,15 @@ export function sessionRouter(deps: {
   guard: SessionGuard;
   proxy: RequestHandler;
   logout: Logout;
+  /** Run first on every /session route, whatever the method: the app's guards for them. */
+  before: RequestHandler[];
 }): Router {
-  const { guard, proxy, logout } = deps;
-  // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
-  // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
+  const { guard, proxy, logout, before } = deps;
+  // A Router does not inherit the app's routing settings: `/Session` and `/session/` are not
+  // these routes (they get the app's 404).
   const router = Router({ strict: true, caseSensitive: true });
+  const endOnUnauthorized = (req: Request, res: Response): Promise<void> =>
+    guard.end(req, res, 'upstream_401');
 
   // SPEC Part 2: preserveIdleTTL=true keeps the local idle expiry too, not only Genesys's.
   const requireSession = guard.requireSessionKeepingIdle(
@@ -38,13 +42,14 @@ export function sessionRouter(deps: {
           : `/api/v2/tokens/me?preserveIdleTTL=${preserve}`,
       accessToken: (req.tokenSet as TokenSet).accessToken,
       dropBody: isHead,
-      onUnauthorized: (r, s) => guard.end(r, s, 'upstream_401'),
+      onUnauthorized: endOnUnauthorized,
     };
     next();
   };
 
   router
     .route('/session')
+    .all(before)
     .head(requireSession, toUpstream, proxy)
     .get(requireSession, toUpstream, proxy)
     .delete(async (req, res) => {
