@@ -12,12 +12,12 @@ import { createLogout } from './logout';
 import { createUpstreamProxy } from './upstream-proxy';
 import { requestId } from './request-id';
 import { securityHeaders } from './security-headers';
-import { opsRouter, type Lifecycle } from './ops-router';
+import { addOpsRoutes, type Lifecycle } from './ops-router';
 import { accessLog } from './access-log';
 import { requireAntiForgery } from './csrf';
 import { discardBody } from './body';
 import { authRouter } from './auth-router';
-import { sessionRouter } from './session-router';
+import { addSessionRoutes } from './session-router';
 import { adminAudit, adminRouter } from './admin-router';
 import { errorHandler } from './problem';
 import { NotFoundError } from './errors';
@@ -106,7 +106,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   app.use(requestId());
   app.use(securityHeaders());
   // Ops first: probes must answer when the store is down, create no session and log no line.
-  app.use(opsRouter({ store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined }));
+  addOpsRoutes(app, { store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined });
   app.use(accessLog(logger, metrics));
 
   const antiForgery = requireAntiForgery(config.publicOrigin);
@@ -114,14 +114,12 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // the routes themselves, in this order: no-store, anti-forgery (before the session is read: a
   // forged request costs no store round trip), the session, the body dropped. That spares each
   // call a walk through the app-level mounts below, which the rarer routes use.
-  app.use(
-    sessionRouter({
-      guard,
-      proxy,
-      logout,
-      before: [noStore, antiForgery, sessions, discardBody()],
-    }),
-  );
+  addSessionRoutes(app, {
+    guard,
+    proxy,
+    logout,
+    before: [noStore, antiForgery, sessions, discardBody()],
+  });
 
   app.use('/auth', noStore);
   // With ADMIN_ENABLED=false nothing answers under /admin: it is an unknown route (404).

@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import type { IRouter, RequestHandler } from 'express';
 import type { Metrics } from './metrics';
 import type { BffSessionStore } from './session-store';
 import { ServiceUnavailableError } from './errors';
@@ -29,16 +29,19 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Liveness, readiness and (unless served on METRICS_PORT) metrics. Mounted before the session
- * middleware: probes must work when the store is down and must not create sessions.
+ * Liveness, readiness and (unless served on METRICS_PORT) metrics, added to `router` (the app
+ * itself: a Router of their own would be walked by every other request). Added before the
+ * session middleware: probes must work when the store is down and must not create sessions.
  */
-export function opsRouter(deps: {
-  store: BffSessionStore;
-  metrics: Metrics;
-  lifecycle: Lifecycle;
-  serveMetrics: boolean;
-}): Router {
-  const router = Router();
+export function addOpsRoutes(
+  router: IRouter,
+  deps: {
+    store: BffSessionStore;
+    metrics: Metrics;
+    lifecycle: Lifecycle;
+    serveMetrics: boolean;
+  },
+): void {
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
@@ -55,7 +58,6 @@ export function opsRouter(deps: {
     res.set('Cache-Control', 'no-store').json({ status: 'ready' });
   });
   if (deps.serveMetrics) router.get('/metrics', metricsHandler(deps.metrics));
-  return router;
 }
 
 /** Prometheus text exposition of the registry. */

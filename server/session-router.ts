@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { IRouter, Request, RequestHandler, Response } from 'express';
 import type { SessionGuard } from './session-guard';
 import type { Logout } from './logout';
 import type { TokenSet } from './genesys-client';
@@ -6,21 +6,22 @@ import { MethodNotAllowedError } from './errors';
 import { booleanQuery } from './query';
 
 /**
- * The frontend's view of its own session, mapped onto /api/v2/tokens/me. HEAD with
+ * The frontend's view of its own session, mapped onto /api/v2/tokens/me, added to `router` (the
+ * app itself: a Router of their own would cost every call a second walk). HEAD with
  * preserveIdleTTL=true becomes a GET upstream with the body dropped: Genesys's HEAD has no such
  * flag, and a polling page must not keep an idle user's token alive.
  */
-export function sessionRouter(deps: {
-  guard: SessionGuard;
-  proxy: RequestHandler;
-  logout: Logout;
-  /** Run first on every /session route, whatever the method: the app's guards for them. */
-  before: RequestHandler[];
-}): Router {
+export function addSessionRoutes(
+  router: IRouter,
+  deps: {
+    guard: SessionGuard;
+    proxy: RequestHandler;
+    logout: Logout;
+    /** Run first on every /session route, whatever the method: the app's guards for them. */
+    before: RequestHandler[];
+  },
+): void {
   const { guard, proxy, logout, before } = deps;
-  // A Router does not inherit the app's routing settings: `/Session` and `/session/` are not
-  // these routes (they get the app's 404).
-  const router = Router({ strict: true, caseSensitive: true });
   const endOnUnauthorized = (req: Request, res: Response): Promise<void> =>
     guard.end(req, res, 'upstream_401');
 
@@ -57,6 +58,4 @@ export function sessionRouter(deps: {
       res.status(204).end();
     })
     .all((_req, _res, next) => next(new MethodNotAllowedError(['GET', 'HEAD', 'DELETE'])));
-
-  return router;
 }
