@@ -6,7 +6,7 @@ import { startServer } from './http-server';
 import type { BffSessionStore } from './session-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { MemorySessionStore } from './memory-session-store';
-import { RedisSessionStore } from './redis-session-store';
+import type * as RedisModule from './redis-session-store';
 
 /** The one composition root: environment in, listening server out, signals trapped. */
 async function buildStore(config: Config, logger: Logger): Promise<BffSessionStore> {
@@ -21,6 +21,9 @@ async function buildStore(config: Config, logger: Logger): Promise<BffSessionSto
     case 'memory':
       return new MemorySessionStore(lifetimes);
     case 'redis': {
+      // Loaded only when used: the Redis client costs a SQLite deployment memory for nothing.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { RedisSessionStore } = require('./redis-session-store') as typeof RedisModule;
       // The schema requires REDIS_URL with SESSION_STORE=redis.
       const store = new RedisSessionStore({ url: config.session.redisUrl as string, ...lifetimes });
       // Unreachable at start: one line naming the Redis, exit 1 (main's catch below). Once
