@@ -131,8 +131,13 @@ export function prepareBaseline(repo: string, ref: string, say: (line: string) =
     } catch (err) {
       // tsc emits despite type errors; a baseline with some is still worth measuring.
       if (!fs.existsSync(path.join(distRoot, 'server/main.js'))) throw err;
-      const output = (err as { stdout?: Buffer }).stdout?.toString().trim() ?? '';
-      say(`baseline ${ref}: tsc reported errors but emitted dist/: ${output.slice(0, 300)}`);
+      const errors = ((err as { stdout?: Buffer }).stdout?.toString() ?? '')
+        .split('\n')
+        .filter((line) => line.includes('error TS'));
+      say(
+        `baseline ${ref}: tsc reported ${errors.length} type errors but built dist/ ` +
+          `(first: ${errors[0]?.trim() ?? '?'})`,
+      );
     }
     if (!fs.existsSync(path.join(distRoot, 'server/main.js'))) {
       throw new Error(`baseline ${ref}: the build made no dist/server/main.js`);

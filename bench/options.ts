@@ -26,7 +26,7 @@ export interface Options {
 
 export const USAGE = `usage: npm run bench -- [options]
   --duration S      measured seconds per window (default 5; --quick 1)
-  --warmup S        warm-up seconds before each window, thrown away (default 1)
+  --warmup S        warm-up seconds before a fresh process's first window (default 1)
   --rounds N        interleaved rounds; figures are medians across them (default 3; --quick 1)
   --connections N   wrk connections (default 32; the c256 scenario uses 256)
   --login-concurrency N  concurrent login loops (default 8)

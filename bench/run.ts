@@ -1101,6 +1101,23 @@ function summarise(state: CaseState): CaseSummary {
   };
 }
 
+/**
+ * A copy of the current dist (all but the bench itself) for the whole run: a rebuild of dist/
+ * meanwhile (another `npm test`, `npm run build`) cannot swap the gateway between windows or
+ * catch it half written. Its node_modules is a link to the checkout's.
+ */
+function snapshotDist(dataDir: string): string {
+  const root = path.join(dataDir, 'current');
+  const dist = path.join(root, 'dist');
+  fs.mkdirSync(dist, { recursive: true });
+  for (const entry of fs.readdirSync(CURRENT_DIST)) {
+    if (entry === 'bench') continue;
+    fs.cpSync(path.join(CURRENT_DIST, entry), path.join(dist, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  return dist;
+}
+
 async function main(): Promise<void> {
   const began = Date.now();
   const options = parseOptions(process.argv.slice(2));
@@ -1125,7 +1142,9 @@ async function main(): Promise<void> {
       `groups ${[...options.only].join(',')}; node ${process.version}, ${cpus.length} CPUs ` +
       `(${cpus[0]?.model ?? 'unknown'}), loopback`,
   );
-  say(`current: ${describeHead(REPO)} (${CURRENT_DIST}); baseline: ${baselineRef ?? 'none'}`);
+  say(
+    `current: ${describeHead(REPO)} (${CURRENT_DIST}, copied at start); baseline: ${baselineRef ?? 'none'}`,
+  );
 
   // Two cores leave no room for a neighbour: a test suite running meanwhile skews every ratio.
   const idle = machineCpu();
@@ -1158,7 +1177,7 @@ async function main(): Promise<void> {
     {
       id: 'current',
       label: describeHead(REPO),
-      distRoot: CURRENT_DIST,
+      distRoot: snapshotDist(dataDir),
       seedProblem: undefined,
       shapeNotes: [],
     },
