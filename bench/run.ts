@@ -1187,7 +1187,7 @@ async function main(): Promise<void> {
       baseline = prepareBaseline(REPO, baselineRef, say);
       builds.push({
         id: 'baseline',
-        label: `${baselineRef} = ${baseline.commit.slice(0, 7)} ${baseline.subject}`,
+        label: `${baseline.commit.startsWith(baselineRef) ? '' : `${baselineRef} = `}${baseline.commit.slice(0, 7)} ${baseline.subject}`,
         distRoot: baseline.distRoot,
         seedProblem: undefined,
         shapeNotes: [],
