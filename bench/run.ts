@@ -26,7 +26,7 @@ import {
 } from './procs';
 import { report, type CaseSummary } from './report';
 import {
-  PRODUCT_MODULES,
+  productModules,
   sidOfCookieValue,
   type InspectResult,
   type SeedJob,
@@ -863,11 +863,22 @@ async function plan(
     return { id, kind: 'gateway', build, store, logLevel, port: await portOf(id) };
   };
 
+  // An older baseline may not have a store yet (Redis came later): it runs without it.
+  const has = (build: Build, kind: StoreKind): boolean =>
+    fs.existsSync(path.join(build.distRoot, `server/${kind}-session-store.js`));
+  for (const build of builds) {
+    for (const kind of kinds) {
+      if (!has(build, kind))
+        say(`note: ${build.id} has no ${kind} store; its ${kind} targets are left out`);
+    }
+  }
   const small = new Map<string, StoreSpec>();
   const needSmall = ['get', 'head', 'c256'].some((g) => options.only.has(g as Group));
   if (needSmall) {
     for (const build of builds) {
-      for (const kind of kinds) small.set(`${build.id}-${kind}`, makeStore(build, kind, 'small'));
+      for (const kind of kinds) {
+        if (has(build, kind)) small.set(`${build.id}-${kind}`, makeStore(build, kind, 'small'));
+      }
     }
   }
   const smallOf = (build: Build, kind: StoreKind): StoreSpec =>
@@ -877,7 +888,9 @@ async function plan(
     const list: Target[] = [];
     for (const kind of kinds) {
       for (const level of levels) {
-        for (const build of builds) list.push(await gateway(build, smallOf(build, kind), level));
+        for (const build of builds) {
+          if (has(build, kind)) list.push(await gateway(build, smallOf(build, kind), level));
+        }
       }
     }
     return list;
@@ -948,7 +961,9 @@ async function plan(
     const targets: Target[] = [];
     for (const kind of kinds) {
       for (const build of builds) {
-        targets.push(await gateway(build, makeStore(build, kind, 'login'), 'info'));
+        if (has(build, kind)) {
+          targets.push(await gateway(build, makeStore(build, kind, 'login'), 'info'));
+        }
       }
     }
     scenarios.push({
@@ -974,6 +989,7 @@ async function plan(
           // The baseline only at the fewest and the most sessions: enough for its A/B lines and
           // its at-N-vs-at-fewest ratio, two windows a round less (the run's time budget).
           if (build.id === 'baseline' && count !== fewest && count !== most) continue;
+          if (!has(build, kind)) continue;
           targets.push(await gateway(build, makeStore(build, kind, `n${count}`), 'info'));
         }
       }
@@ -995,8 +1011,10 @@ async function plan(
   return { scenarios, stores };
 }
 
-function seedable(build: Build): string | undefined {
-  const missing = PRODUCT_MODULES.filter((m) => !fs.existsSync(path.join(build.distRoot, m)));
+function seedable(store: StoreSpec): string | undefined {
+  const missing = productModules(store.kind).filter(
+    (m) => !fs.existsSync(path.join(store.build.distRoot, m)),
+  );
   return missing.length > 0 ? `its dist lacks ${missing.join(', ')}` : undefined;
 }
 
@@ -1020,7 +1038,7 @@ async function prepareStores(
   const seeded = stores.filter((s) => /-n\d+$/.test(s.id));
   for (const store of seeded) {
     const count = Number(/-n(\d+)$/.exec(store.id)?.[1]);
-    store.build.seedProblem ??= seedable(store.build);
+    store.build.seedProblem ??= seedable(store);
     if (store.build.seedProblem !== undefined) continue;
     await seedStore(infra, store, count);
     say(

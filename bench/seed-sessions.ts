@@ -160,13 +160,10 @@ interface Product {
   openStore(): Promise<ProductStore>;
 }
 
-/** The dist's modules a seeding needs; throws a clear error when the build lacks one. */
-export const PRODUCT_MODULES = [
-  'config/load-config.js',
-  'server/token-vault.js',
-  'server/sqlite-session-store.js',
-  'server/redis-session-store.js',
-] as const;
+/** The dist's modules seeding a store of `kind` needs. */
+export function productModules(kind: 'sqlite' | 'redis'): string[] {
+  return ['config/load-config.js', 'server/token-vault.js', `server/${kind}-session-store.js`];
+}
 
 function loadProduct(job: SeedJob): Product {
   const load = createRequire(__filename);
