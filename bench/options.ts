@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 /** Scenario groups `--only` picks from. */
 export const GROUPS = ['get', 'head', 'c256', 'login', 'sessions'] as const;
 export type Group = (typeof GROUPS)[number];
+/** Gateway stores and log levels `--stores` and `--levels` pick from. */
+export const STORES = ['sqlite', 'redis'] as const;
+export const LEVELS = ['info', 'warn'] as const;
 
 export interface Options {
   /** Measured seconds per window. */
@@ -21,6 +24,10 @@ export interface Options {
   /** `--baseline` as given; undefined: the default (HEAD~1 when there is one). */
   readonly baseline: string | undefined;
   readonly only: ReadonlySet<Group>;
+  /** The gateway's stores measured (default both). */
+  readonly stores: readonly (typeof STORES)[number][];
+  /** The gateway's log levels in the get scenario (default both; the others run at info). */
+  readonly levels: readonly (typeof LEVELS)[number][];
   readonly quick: boolean;
 }
 
@@ -35,6 +42,8 @@ export const USAGE = `usage: npm run bench -- [options]
                     --quick 1,200,2000)
   --baseline REF    also measure the gateway built from git REF (default HEAD~1), or none
   --only LIST       scenario groups: ${GROUPS.join(',')} (default all)
+  --stores LIST     gateway stores: ${STORES.join(',')} (default both)
+  --levels LIST     gateway log levels of the get scenario: ${LEVELS.join(',')} (default both)
   --quick           smoke run: 1 round, 1 s windows, small session counts`;
 
 function integer(
@@ -67,6 +76,8 @@ export function parseOptions(argv: readonly string[]): Options {
       'session-counts': { type: 'string' },
       baseline: { type: 'string' },
       only: { type: 'string' },
+      stores: { type: 'string' },
+      levels: { type: 'string' },
       quick: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -87,6 +98,8 @@ export function parseOptions(argv: readonly string[]): Options {
     }
     only.add(group);
   }
+  const stores = listOf(values.stores, 'stores', STORES);
+  const levels = listOf(values.levels, 'levels', LEVELS);
   const counts = (values['session-counts'] ?? (quick ? '1,200,2000' : '1,10000,100000'))
     .split(',')
     .map((n) => integer(n.trim(), 'session-counts', 1, 1, 1_000_000));
@@ -100,6 +113,24 @@ export function parseOptions(argv: readonly string[]): Options {
     sessionCounts: [...new Set(counts)].sort((a, b) => a - b),
     baseline: values.baseline,
     only,
+    stores,
+    levels,
     quick,
   };
+}
+
+/** A comma list of names from `allowed` (all of them when absent), in `allowed`'s order. */
+function listOf<T extends string>(
+  value: string | undefined,
+  name: string,
+  allowed: readonly T[],
+): T[] {
+  if (value === undefined) return [...allowed];
+  const picked = new Set(value.split(',').map((v) => v.trim()));
+  for (const v of picked) {
+    if (!allowed.includes(v as T)) {
+      throw new Error(`--${name}: unknown ${JSON.stringify(v)} (one of ${allowed.join(', ')})`);
+    }
+  }
+  return allowed.filter((v) => picked.has(v));
 }

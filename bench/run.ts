@@ -840,7 +840,7 @@ async function plan(
     stores.push(store);
     return store;
   };
-  const kinds: StoreKind[] = ['sqlite', 'redis'];
+  const kinds: StoreKind[] = [...options.stores];
   const ports = new Map<string, number>();
   const portOf = async (id: string): Promise<number> => {
     const known = ports.get(id);
@@ -927,7 +927,7 @@ async function plan(
     scenarios.push(
       http('get', 'get', `GET /session, ${c} conns`, 'GET', '/session', c, 'get', [
         ...(await refs()),
-        ...(await gateways(['info', 'warn'])),
+        ...(await gateways([...options.levels])),
       ]),
     );
   }
