@@ -29,6 +29,8 @@ export interface Options {
   /** The gateway's log levels in the get scenario (default both; the others run at info). */
   readonly levels: readonly (typeof LEVELS)[number][];
   readonly quick: boolean;
+  /** `--cpu-prof DIR`: run the gateways with V8's CPU profiler, profiles under DIR. */
+  readonly cpuProfDir: string | undefined;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -44,7 +46,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --only LIST       scenario groups: ${GROUPS.join(',')} (default all)
   --stores LIST     gateway stores: ${STORES.join(',')} (default both)
   --levels LIST     gateway log levels of the get scenario: ${LEVELS.join(',')} (default both)
-  --quick           smoke run: 1 round, 1 s windows, small session counts`;
+  --quick           smoke run: 1 round, 1 s windows, small session counts
+  --cpu-prof DIR    gateways run with node --cpu-prof, profiles in DIR/<build>-<store>-<level>/
+                    (summed up by scripts/profile-owners.ts; the profiler costs CPU itself)`;
 
 function integer(
   value: string | undefined,
@@ -79,6 +83,7 @@ export function parseOptions(argv: readonly string[]): Options {
       stores: { type: 'string' },
       levels: { type: 'string' },
       quick: { type: 'boolean' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -116,6 +121,7 @@ export function parseOptions(argv: readonly string[]): Options {
     stores,
     levels,
     quick,
+    cpuProfDir: values['cpu-prof'],
   };
 }
 

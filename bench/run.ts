@@ -143,6 +143,8 @@ interface Infra {
   readonly upstreamUrl: string;
   readonly upstream: ChildProcess;
   readonly redis: { child: ChildProcess; port: number } | undefined;
+  /** `--cpu-prof DIR`: gateways write V8 CPU profiles under it, a folder per target. */
+  readonly cpuProfDir: string | undefined;
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -250,7 +252,15 @@ async function startGateway(
 ): Promise<Running> {
   const logFile = path.join(infra.dataDir, `gateway-${port}.log`);
   const log = fs.openSync(logFile, 'w');
-  const child = start(process.execPath, [path.join(build.distRoot, 'server/main.js')], {
+  // Profiled gateways run with `--cpu-prof`, written when they exit on SIGTERM.
+  const profile =
+    infra.cpuProfDir === undefined
+      ? []
+      : [
+          '--cpu-prof',
+          `--cpu-prof-dir=${path.join(infra.cpuProfDir, `${build.id}-${store.kind}-${logLevel}`)}`,
+        ];
+  const child = start(process.execPath, [...profile, path.join(build.distRoot, 'server/main.js')], {
     env: gatewayEnv(infra, store, port, logLevel),
     cwd: infra.dataDir,
     stdio: ['ignore', log, log],
@@ -1226,6 +1236,7 @@ async function main(): Promise<void> {
       upstreamUrl: upstream.url,
       upstream: upstream.child,
       redis,
+      cpuProfDir: options.cpuProfDir === undefined ? undefined : path.resolve(options.cpuProfDir),
     };
     const planned = await plan(infra, options, builds);
     stores = planned.stores;

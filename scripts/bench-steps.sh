@@ -43,8 +43,10 @@ for commit in "$@"; do
   # long as the entry point was emitted.
   (cd "$work/tree" && npx tsc -p tsconfig.build.json >/dev/null 2>&1) || true
   [[ -f "$work/tree/dist/server/main.js" ]] || { echo "$sha: no dist/server/main.js" >&2; exit 1; }
-  rm -rf "$work/tree/dist/bench"
+  rm -rf "$work/tree/dist/bench" "$work/tree/bench/wrk"
   cp -r "$repo/dist/bench" "$work/tree/dist/bench"
+  mkdir -p "$work/tree/bench"
+  cp -r "$repo/bench/wrk" "$work/tree/bench/wrk"
   echo "== $sha ($(git log -1 --format=%s "$sha" | cut -c1-90)) vs $parent"
   node "$work/tree/dist/bench/run.js" "${bench_args[@]}" --baseline "$parent" >"$out/$sha.txt" 2>&1 || {
     echo "$sha: bench failed, see $out/$sha.txt" >&2

@@ -29,9 +29,9 @@ export const REDACT_PATHS = [
 
 /**
  * JSON logger on stdout (or `destination`), with redaction. Tests pass a stream to read the lines.
- * stdout is written synchronously, pino's default: measured here, an asynchronous destination
- * cost twice the CPU per line (a thread-pool hand-off per write), and a batching one no less
- * than a plain write while holding lines back.
+ * stdout is written synchronously, pino's default: an asynchronous destination measured no
+ * cheaper under load (docs/performance.md), and this way no line waits in a buffer or is lost
+ * when the process is killed.
  */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
