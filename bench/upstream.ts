@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mintToken, tokenId, userOfTokenId } from './bench-tokens';
+import { serve } from './serve';
 
 /**
  * The lean upstream: a fast stand-in for the Genesys API and login hosts, in its own process,
@@ -273,11 +273,4 @@ const server = http.createServer((req, res) => {
 // about to reuse (a race that shows up as sporadic ECONNRESET under load).
 server.keepAliveTimeout = 120_000;
 server.headersTimeout = 121_000;
-server.listen(options.port, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serve(server, options.port);

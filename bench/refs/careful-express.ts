@@ -1,9 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import { createProxyMiddleware } from 'http-proxy-middleware';
+import { serve } from '../serve';
 
 /**
  * Reference "careful-express": what a careful team would build from the usual parts, in Express 5:
@@ -84,11 +84,4 @@ app.use('/session', csrf, sessions, requireToken, proxy);
 
 const server = http.createServer(app);
 server.keepAliveTimeout = 65_000;
-server.listen(options.port, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serve(server, options.port);

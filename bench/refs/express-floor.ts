@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
+import { serve } from '../serve';
 
 /**
  * Reference "express-floor": the gateway's job for `GET|HEAD /session` done by hand in Express 5,
@@ -78,11 +78,4 @@ app.get('/session', forward);
 
 const server = http.createServer(app);
 server.keepAliveTimeout = 65_000;
-server.listen(options.port, '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serve(server, options.port);
