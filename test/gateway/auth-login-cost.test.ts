@@ -1,29 +1,8 @@
-import type { SessionData } from 'express-session';
 import { createHash } from 'node:crypto';
-import { MemorySessionStore } from '../../server/memory-session-store';
 import { createLoginSecrets } from '../../server/pkce';
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { startHarness, type Harness } from '../support/gateway-harness';
-
-/** A memory store that counts the writes a login makes. */
-class CountingStore extends MemorySessionStore {
-  readonly writes = { set: 0, destroy: 0, claim: 0 };
-
-  override async setSession(sid: string, sess: SessionData): Promise<void> {
-    this.writes.set += 1;
-    return super.setSession(sid, sess);
-  }
-
-  override async destroySession(sid: string): Promise<void> {
-    this.writes.destroy += 1;
-    return super.destroySession(sid);
-  }
-
-  override async claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    this.writes.claim += 1;
-    return super.claimOnce(key, ttlMs);
-  }
-}
+import { CountingStore } from '../support/counting-store';
 
 describe('the cost of a login in store writes', () => {
   let h: Harness;

@@ -1,23 +1,12 @@
-import type { SessionData } from 'express-session';
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
-import { MemorySessionStore } from '../../server/memory-session-store';
+import { CountingStore } from '../support/counting-store';
 import {
   sessionMaxAge,
   setAccessTokenLifetime,
   startHarness,
   type Harness,
 } from '../support/gateway-harness';
-
-/** A memory store that counts the writes express-session makes (saves; it has no touch). */
-class CountingStore extends MemorySessionStore {
-  writes = 0;
-
-  override async setSession(sid: string, sess: SessionData): Promise<void> {
-    this.writes += 1;
-    await super.setSession(sid, sess);
-  }
-}
 
 const IDLE_SECONDS = 1000;
 /** SPEC Part 2: the roll may be coarse; the gateway's step is a tenth of the idle timeout. */
@@ -49,21 +38,21 @@ describe('the idle expiry rolls coarsely, and never for preserveIdleTTL=true', (
   const get = (path = '/session') => browser.get(path, { csrf: true });
 
   it('a request within a tenth of the idle timeout writes nothing and sets no cookie', async () => {
-    const writes = store.writes;
+    const writes = store.writes.set;
     h.emulator.advance((STEP_SECONDS - 1) * 1000);
     const res = await get();
     expect(res.status).toBe(200);
     expect(sessionMaxAge(h, res)).toBeUndefined();
-    expect(store.writes).toBe(writes);
+    expect(store.writes.set).toBe(writes);
   });
 
   it('a request a tenth of the idle timeout later rolls: one write and a fresh cookie', async () => {
-    const writes = store.writes;
+    const writes = store.writes.set;
     h.emulator.advance(STEP_SECONDS * 1000);
     const res = await get();
     expect(res.status).toBe(200);
     expect(sessionMaxAge(h, res)).toBe(IDLE_SECONDS);
-    expect(store.writes).toBe(writes + 1);
+    expect(store.writes.set).toBe(writes + 1);
     const [sess] = Object.values(await store.allSessions());
     expect(sess?.lastSeenAt).toBe(h.emulator.now());
   });
@@ -86,7 +75,7 @@ describe('the idle expiry rolls coarsely, and never for preserveIdleTTL=true', (
   ])(
     '%s %s neither writes nor rolls, so a polling page lets the session idle out',
     async (method, path) => {
-      const writes = store.writes;
+      const writes = store.writes.set;
       // Polled at 0.2, 0.4, 0.6 and 0.8 idle timeout after login: alive, and never rolled …
       for (let i = 0; i < 4; i += 1) {
         h.emulator.advance(STEP_SECONDS * 2000);
@@ -94,7 +83,7 @@ describe('the idle expiry rolls coarsely, and never for preserveIdleTTL=true', (
         expect(res.status).toBe(200);
         expect(sessionMaxAge(h, res)).toBeUndefined();
       }
-      expect(store.writes).toBe(writes);
+      expect(store.writes.set).toBe(writes);
       // … so at 1.0 it has idled out, polling or not.
       h.emulator.advance(STEP_SECONDS * 2000);
       expect((await browser.request(method, path, { csrf: true })).status).toBe(401);
