@@ -7,8 +7,8 @@ import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulato
 import { ADMIN_USER, AGENT_USER, startEmulator } from './emulator/genesys-emulator';
 import { API_ROUTES } from './emulator/routes';
 
-// The shared Genesys facts sit beside the checkout (/work/shared next to /work/main), also in CI.
-const SPEC_PATH = path.resolve(__dirname, '../../shared/genesys/tokens-openapi.json');
+// The Genesys Tokens API models (Swagger 2.0), copied into the repo: a clone needs nothing beside it.
+const SPEC_PATH = path.resolve(__dirname, 'emulator/tokens-openapi.json');
 
 interface Operation {
   operationId: string;
