@@ -1,5 +1,5 @@
 import type { Config } from '../config/types';
-import type { Metrics } from './metrics';
+import { genesysTimer, type Metrics } from './metrics';
 import { AppError, UpstreamUnavailableError } from './errors';
 import { createUpstreamHttp } from './upstream-http';
 
@@ -71,10 +71,7 @@ export function createGenesysClient(
       ? undefined
       : `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
-  function timed(operation: string): (outcome: string) => void {
-    const end = metrics.genesysDuration.startTimer({ operation });
-    return (outcome) => end({ status_code: outcome });
-  }
+  const timed = genesysTimer(metrics);
 
   async function tokenRequest(
     operation: string,

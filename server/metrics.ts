@@ -90,3 +90,17 @@ export function observer<L extends string>(
     child.observe(seconds);
   };
 }
+
+/**
+ * Times calls to Genesys for `genesys_request_duration_seconds`, the proxy's and the client's
+ * alike: `start(operation)` begins one call, and the function it returns records it with its
+ * outcome (the status code, `timeout` or `error`).
+ */
+export function genesysTimer(metrics: Metrics): (operation: string) => (outcome: string) => void {
+  const observe = observer(metrics.genesysDuration);
+  return (operation) => {
+    const started = process.hrtime.bigint();
+    return (outcome) =>
+      observe({ operation, status_code: outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+}

@@ -6,7 +6,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from './logger';
-import { observer, type Metrics } from './metrics';
+import { genesysTimer, type Metrics } from './metrics';
 import {
   AppError,
   UnauthenticatedError,
@@ -97,7 +97,7 @@ export function createUpstreamProxy(options: {
   // No maxSockets cap: a request queued for a socket would have its headers frozen before the
   // proxyReq hook runs (http-proxy pipes the request stream first).
   const agent = new AgentClass({ keepAlive: true, maxFreeSockets: 256 });
-  const observeGenesys = observer(options.metrics.genesysDuration);
+  const timeGenesys = genesysTimer(options.metrics);
 
   const proxy = createProxyMiddleware<Request, Response>({
     // Parsed once here: http-proxy parses a string target again on every request.
@@ -156,12 +156,7 @@ export function createUpstreamProxy(options: {
     proxyReq.setHeader('Authorization', `Bearer ${call.accessToken}`);
     proxyReq.setHeader('ININ-Correlation-Id', req.id);
     proxyReq.setHeader('Accept', 'application/json');
-    const started = process.hrtime.bigint();
-    const end = (status: string): void =>
-      observeGenesys(
-        { operation: call.operation, status_code: status },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
+    const end = timeGenesys(call.operation);
     // Wall-clock deadline for the whole exchange, so a slow body cannot stretch it.
     const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError()), options.timeoutMs);
     proxyReq.on('close', () => clearTimeout(timer));
