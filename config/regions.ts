@@ -1,7 +1,7 @@
 /**
  * Genesys Cloud regions: the official SDK region keys and the domain each one maps to.
  * The API lives at https://api.{domain} and the login server at https://login.{domain}.
- * Source: the Genesys SDKs' region tables (see shared/genesys/README.md).
+ * Source: the region tables of the official Genesys Cloud SDKs (purecloud-platform-client-v2).
  */
 export const GENESYS_REGIONS: Readonly<Record<string, string>> = Object.freeze({
   us_east_1: 'mypurecloud.com',

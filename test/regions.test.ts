@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/load-config';
 import { GENESYS_REGIONS, GENESYS_REGION_KEYS, resolveRegion } from '../config/regions';
 
-// The table from shared/genesys/README.md (official SDK region keys), written out again here
-// so that an edit to config/regions.ts has to be deliberate.
+// The official SDKs' region table (purecloud-platform-client-v2 region keys), written out again
+// here so that an edit to config/regions.ts has to be deliberate.
 const EXPECTED: [string, string][] = [
   ['us_east_1', 'mypurecloud.com'],
   ['eu_west_1', 'mypurecloud.ie'],
