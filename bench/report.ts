@@ -1,6 +1,24 @@
 /** Turns the bench's per-case medians into the tables and lines `npm run bench` prints. */
 
-export interface CaseSummary {
+/** What one measured window gives; a case's summary holds the medians across its rounds. */
+export interface WindowFigures {
+  /** Requests (or logins) per second. */
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly cpuUsPerRequest: number;
+  readonly targetCpuPercent: number;
+  readonly upstreamCpuPercent: number;
+  readonly redisCpuPercent: number;
+  readonly loaderCpuPercent: number;
+  readonly otherCpuPercent: number;
+  readonly rssBytes: number;
+  /** Share of answers with a Set-Cookie (the gateway rolled the session's idle expiry), in %. */
+  readonly setCookiePercent: number;
+}
+
+export interface CaseSummary extends WindowFigures {
   readonly scenario: string;
   readonly scenarioTitle: string;
   readonly group: string;
@@ -17,21 +35,7 @@ export interface CaseSummary {
   readonly storeBytes: number | undefined;
   readonly logLevel: string | undefined;
   readonly rounds: number;
-  /** Requests (or logins) per second, median across rounds; so are the next ones. */
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  readonly cpuUsPerRequest: number;
-  readonly targetCpuPercent: number;
-  readonly upstreamCpuPercent: number;
-  readonly redisCpuPercent: number;
-  readonly loaderCpuPercent: number;
-  readonly otherCpuPercent: number;
   readonly maxOtherCpuPercent: number;
-  readonly rssBytes: number;
-  /** Share of answers with a Set-Cookie (a rolled idle expiry), median, in %. */
-  readonly setCookiePercent: number;
   /** (max − min) ÷ median of req/s across rounds, in %. */
   readonly spreadPercent: number;
   /** Sums over the rounds. */

@@ -24,7 +24,7 @@ import {
   stopAll,
   waitFor200,
 } from './procs';
-import { report, type CaseSummary } from './report';
+import { report, type CaseSummary, type WindowFigures } from './report';
 import {
   productModules,
   sidOfCookieValue,
@@ -102,27 +102,14 @@ interface Scenario {
   readonly targets: Target[];
 }
 
-export interface Sample {
+export interface Sample extends WindowFigures {
   readonly round: number;
   readonly requests: number;
   readonly seconds: number;
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  readonly cpuUsPerRequest: number;
-  readonly targetCpuPercent: number;
-  readonly upstreamCpuPercent: number;
-  readonly redisCpuPercent: number;
-  readonly loaderCpuPercent: number;
-  readonly otherCpuPercent: number;
-  readonly rssBytes: number;
   readonly errors: number;
   readonly timeouts: number;
   readonly non2xx: number;
   readonly badBody: number;
-  /** Share of answers with a Set-Cookie (the gateway rolled the session's idle expiry), in %. */
-  readonly setCookiePercent: number;
   readonly failures: Readonly<Record<string, number>>;
   readonly logWarnings: number;
 }
