@@ -54,7 +54,7 @@ export function authRouter(deps: {
   router.get('/auth/login', (req, res) => {
     const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
     const { state, verifier, challenge } = createLoginSecrets();
-    transactions.start(res, { state, verifier, returnTo });
+    transactions.start(req, res, { state, verifier, returnTo });
     // Both are base64url: nothing in them needs escaping in a query.
     found(res, 302, `${authorizePrefix}&state=${state}&code_challenge=${challenge}`);
   });

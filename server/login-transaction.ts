@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from './errors';
 import type { TokenVault } from './token-vault';
 
@@ -16,14 +16,19 @@ export interface LoginTransaction {
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 const CALLBACK_PATH = '/auth/callback';
 
-/** Reads one cookie from the raw header (RFC 6265 §5.4 syntax), without decoding tricks. */
-function readCookie(req: Request, name: string): string | undefined {
+/** The cookies of the raw header as name/value pairs (RFC 6265 §5.4 syntax), without decoding tricks. */
+function* cookiesOf(req: Request): Generator<[string, string]> {
   const header = req.headers.cookie;
-  if (header === undefined) return undefined;
+  if (header === undefined) return;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0) yield [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
   }
+}
+
+/** Reads one cookie from the raw header; the first of that name, as browsers send the most specific first. */
+function readCookie(req: Request, name: string): string | undefined {
+  for (const [key, value] of cookiesOf(req)) if (key === name) return value;
   return undefined;
 }
 
@@ -32,62 +37,122 @@ export function hasCookie(req: Request, name: string): boolean {
   return readCookie(req, name) !== undefined;
 }
 
+/** How many logins a browser may have pending; starting one more drops the oldest. */
+export const MAX_PENDING_LOGINS = 5;
+const BINDING = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22})$/;
+const DIGEST_LENGTH = 16;
+
+/** One pending login's binding cookie, as read back from the Cookie header. */
+interface Binding {
+  readonly digest: string;
+  readonly issuedAt: number;
+  readonly secret: string;
+}
+
 /**
  * The login transaction lives in its own cookie per pending login (SPEC, RFC 10017): Lax so it
  * survives the cross-site return from Genesys while the session cookie stays Strict, scoped to
  * /auth/callback, sealed with AES-GCM (integrity and secrecy of the PKCE verifier). The cookie
  * name carries a digest of the state so logins started in several tabs do not overwrite each other.
+ *
+ * A sealed transaction alone is not enough: a sibling subdomain can plant one it got for itself
+ * (`Domain=`, cookie tossing) and send the victim to its own callback URL, logging the victim in
+ * as the attacker. So each login also sets a small binding cookie, `__Host-` over https, which
+ * no other host can set: its random secret is sealed into the transaction, and the callback
+ * wants both. Being Path=/ (the prefix demands it), the bindings are also what /auth/login sees
+ * of the pending logins, so it can drop the oldest beyond MAX_PENDING_LOGINS.
  */
 export function loginTransactions(options: {
   vault: TokenVault;
   secure: boolean;
   clock: () => number;
 }): {
-  start(res: Response, tx: Omit<LoginTransaction, 'issuedAt'>): void;
+  start(req: Request, res: Response, tx: Omit<LoginTransaction, 'issuedAt'>): void;
   finish(req: Request, res: Response, state: string): LoginTransaction;
 } {
   // __Secure- (not __Host-): __Host- requires Path=/, and this cookie must stay on the callback.
-  const prefix = options.secure ? '__Secure-bff-login-' : 'bff-login-';
-  const nameFor = (state: string): string =>
-    prefix + createHash('sha256').update(state).digest('base64url').slice(0, 16);
+  const txPrefix = options.secure ? '__Secure-bff-login-' : 'bff-login-';
+  const bindPrefix = options.secure ? '__Host-bff-bind-' : 'bff-bind-';
+  const digestOf = (state: string): string =>
+    createHash('sha256').update(state).digest('base64url').slice(0, DIGEST_LENGTH);
   // The Set-Cookie lines are written here rather than by res.cookie: the attributes never change
-  // and the value is base64url (nothing to encode), so only the name and value vary per login.
-  const attributes = `; Path=${CALLBACK_PATH}; HttpOnly${options.secure ? '; Secure' : ''}; SameSite=Lax`;
+  // and the values are base64url (nothing to encode), so only the names and values vary per login.
+  const flags = `; HttpOnly${options.secure ? '; Secure' : ''}; SameSite=Lax`;
+  const txAttributes = `; Path=${CALLBACK_PATH}${flags}`;
+  const bindAttributes = `; Path=/${flags}`;
   const maxAge = `; Max-Age=${LOGIN_TRANSACTION_TTL_MS / 1000}`;
-  const cleared = `=; Expires=${new Date(0).toUTCString()}${attributes}`;
+  const expired = `=; Expires=${new Date(0).toUTCString()}`;
+  const forget = (res: Response, digest: string): void => {
+    res.append('Set-Cookie', `${txPrefix}${digest}${expired}${txAttributes}`);
+    res.append('Set-Cookie', `${bindPrefix}${digest}${expired}${bindAttributes}`);
+  };
   const refused = (): BadRequestError =>
     new BadRequestError(
       'Unknown, expired or already used login state: start again at /auth/login.',
     );
 
+  /** The binding cookies the request carries; malformed ones count too, as the oldest. */
+  function bindingsOf(req: Request): Binding[] {
+    const found: Binding[] = [];
+    for (const [name, value] of cookiesOf(req)) {
+      if (!name.startsWith(bindPrefix)) continue;
+      const match = BINDING.exec(value);
+      found.push({
+        digest: name.slice(bindPrefix.length),
+        issuedAt: match ? parseInt(match[1] as string, 36) : 0,
+        secret: match ? (match[2] as string) : '',
+      });
+    }
+    return found;
+  }
+
   return {
-    start(res, tx) {
+    start(req, res, tx) {
+      // Bounded: an abandoned login costs its cookies for 10 minutes, and enough of them would
+      // push the callback's Cookie header past the server's limit (a bare 431, no login at all).
+      const pending = bindingsOf(req).sort((a, b) => a.issuedAt - b.issuedAt);
+      for (const old of pending.slice(0, Math.max(0, pending.length - MAX_PENDING_LOGINS + 1))) {
+        if (/^[A-Za-z0-9_-]+$/.test(old.digest)) forget(res, old.digest);
+      }
       const issuedAt = options.clock();
-      const sealed = options.vault.seal(JSON.stringify({ ...tx, issuedAt }));
+      const binding = randomBytes(16).toString('base64url');
+      const sealed = options.vault.seal(JSON.stringify({ ...tx, issuedAt, binding }));
+      const digest = digestOf(tx.state);
       // Real time, as browsers read it (Max-Age wins where both are known).
-      const expires = new Date(Date.now() + LOGIN_TRANSACTION_TTL_MS).toUTCString();
+      const expires = `; Expires=${new Date(Date.now() + LOGIN_TRANSACTION_TTL_MS).toUTCString()}`;
+      res.append('Set-Cookie', `${txPrefix}${digest}=${sealed}${maxAge}${expires}${txAttributes}`);
       res.append(
         'Set-Cookie',
-        `${nameFor(tx.state)}=${sealed}${maxAge}; Expires=${expires}${attributes}`,
+        `${bindPrefix}${digest}=${issuedAt.toString(36)}.${binding}${maxAge}${expires}${bindAttributes}`,
       );
     },
 
     finish(req, res, state) {
-      const name = nameFor(state);
-      const raw = readCookie(req, name);
-      // One use: the cookie goes whatever happens next.
-      res.append('Set-Cookie', name + cleared);
-      if (raw === undefined) throw refused();
-      let tx: LoginTransaction;
+      const digest = digestOf(state);
+      const raw = readCookie(req, txPrefix + digest);
+      const bound = BINDING.exec(readCookie(req, bindPrefix + digest) ?? '');
+      // One use: both cookies go whatever happens next.
+      forget(res, digest);
+      if (raw === undefined || bound === null) throw refused();
+      let tx: LoginTransaction & { binding?: unknown };
       try {
-        tx = JSON.parse(options.vault.open(raw)) as LoginTransaction;
+        tx = JSON.parse(options.vault.open(raw)) as LoginTransaction & { binding?: unknown };
       } catch {
         throw refused();
       }
-      if (tx.state !== state || options.clock() - tx.issuedAt > LOGIN_TRANSACTION_TTL_MS) {
+      if (
+        tx.state !== state ||
+        tx.binding !== bound[2] ||
+        options.clock() - tx.issuedAt > LOGIN_TRANSACTION_TTL_MS
+      ) {
         throw refused();
       }
-      return tx;
+      return {
+        state: tx.state,
+        verifier: tx.verifier,
+        returnTo: tx.returnTo,
+        issuedAt: tx.issuedAt,
+      };
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
-import type { BrowserClient } from '../support/browser-client';
+import type { BrowserClient, StoredCookie } from '../support/browser-client';
 import {
   TEST_SESSION_SECRET,
   beginLogin,
@@ -61,6 +61,9 @@ describe('GET /auth/login', () => {
       ['a relative path without a leading slash', 'returnTo=evil.example'],
       ['an empty value', 'returnTo='],
       ['a very long path', `returnTo=/${'a'.repeat(5000)}`],
+      // 4 KB of UTF-8 in 2,047 characters: the sealed cookie would be 5.7 KB, which browsers drop.
+      ['2,047 é characters', `returnTo=/${encodeURIComponent('é'.repeat(2046))}`],
+      ['1,025 bytes', `returnTo=/${'a'.repeat(1024)}`],
       ['a repeated parameter', 'returnTo=/a&returnTo=//evil.example'],
     ];
 
@@ -71,6 +74,39 @@ describe('GET /auth/login', () => {
       expect(res.headers.getSetCookie()).toEqual([]);
       expect(h.emulator.requests).toHaveLength(0);
     });
+  });
+
+  it('accepts a returnTo of 1,024 bytes, and its login cookie stays well under 4 KB', async () => {
+    const browser = h.client();
+    const returnTo = `/${'é'.repeat(511)}a`;
+    expect(Buffer.byteLength(returnTo)).toBe(1024);
+    const login = await beginLogin(h, browser, AGENT_USER, { returnTo });
+    expect(login.loginCookie.line.indexOf(';')).toBeLessThan(2048);
+    const res = await browser.get(login.callbackUrl);
+    expect(res.status).toBe(302);
+    expect(decodeURIComponent(res.location ?? '')).toBe(returnTo);
+  });
+
+  it('keeps at most 5 logins pending: 100 abandoned ones never lock the browser out', async () => {
+    const browser = h.client();
+    for (let i = 0; i < 100; i += 1) {
+      expect((await browser.get(`/auth/login?returnTo=/${'x'.repeat(1000)}`)).status).toBe(302);
+    }
+    const pending = [...browser.cookies.keys()].filter((name) => LOGIN_COOKIE.test(name));
+    expect(pending).toHaveLength(5);
+    const login = await beginLogin(h, browser, AGENT_USER);
+    const header = browser.cookieHeaderFor(new URL(login.callbackUrl));
+    expect(header.length).toBeLessThan(8 * 1024);
+    expect((await browser.get(login.callbackUrl)).status).toBe(302);
+  });
+
+  it('drops the oldest pending login when a sixth starts; the other five still finish', async () => {
+    const browser = h.client();
+    const logins = [];
+    for (let i = 0; i < 6; i += 1) logins.push(await beginLogin(h, browser, AGENT_USER));
+    const [oldest, ...rest] = logins;
+    expectProblem(await browser.get(oldest?.callbackUrl ?? ''), 400);
+    for (const login of rest) expect((await browser.get(login.callbackUrl)).status).toBe(302);
   });
 
   it('brings the user back to a same-origin path with query and fragment', async () => {
@@ -109,6 +145,36 @@ describe('GET /auth/callback', () => {
     expectProblem(res, 400);
     expect(setCookieLines(res.headers, SESSION_COOKIE)).toEqual([]);
     // The attacker's code was never redeemed on the victim's behalf.
+    expect(h.emulator.requestsFor('token')).toHaveLength(0);
+  });
+
+  it("refuses login CSRF by cookie tossing: the attacker's own login cookie planted in the victim's browser", async () => {
+    // A sibling subdomain (Domain=) or, on plain http, another port of the host can plant a
+    // cookie the attacker got for their own login, then send the victim to the callback URL.
+    const attacker = h.client();
+    const login = await beginLogin(h, attacker, ADMIN_USER);
+    const victim = h.client();
+    // The victim has a login of their own pending: its binding is not the attacker's.
+    await victim.get('/auth/login');
+    plant(victim, login.loginCookie.name, login.loginCookie.value, '/auth/callback');
+
+    const res = await victim.get(login.callbackUrl);
+
+    expectProblem(res, 400);
+    expect(victim.cookies.has(SESSION_COOKIE)).toBe(false);
+    expect(h.emulator.requestsFor('token')).toHaveLength(0);
+    expect(await h.store.countSessions()).toBe(0);
+  });
+
+  it("refuses a login cookie carried with another login's binding", async () => {
+    const browser = h.client();
+    const tabA = await beginLogin(h, browser, AGENT_USER);
+    const tabB = await beginLogin(h, browser, AGENT_USER);
+    const bindingOf = (name: string): string => name.replace('bff-login-', 'bff-bind-');
+    const bindingB = browser.cookies.get(bindingOf(tabB.loginCookie.name));
+    browser.cookies.set(bindingOf(tabA.loginCookie.name), bindingB as StoredCookie);
+
+    expectProblem(await browser.get(tabA.callbackUrl), 400);
     expect(h.emulator.requestsFor('token')).toHaveLength(0);
   });
 

@@ -164,7 +164,9 @@ describe('session and login cookies over https behind a TLS-terminating proxy', 
   }> {
     const start = await request(app).get('/auth/login').set('X-Forwarded-Proto', 'https');
     expect(start.status).toBe(302);
-    const loginLine = only(setCookies(start));
+    // The transaction and its binding: a browser sends both back to the callback.
+    const pair = (line: string): string => line.slice(0, line.indexOf(';'));
+    expect(setCookies(start)).toHaveLength(2);
     const authorize = await fetch(start.headers.location ?? '', { redirect: 'manual' });
     expect(authorize.status).toBe(302);
     const back = new URL(authorize.headers.get('location') ?? '');
@@ -172,7 +174,7 @@ describe('session and login cookies over https behind a TLS-terminating proxy', 
     const callback = await request(app)
       .get(`${back.pathname}${back.search}`)
       .set('X-Forwarded-Proto', 'https')
-      .set('Cookie', loginLine.slice(0, loginLine.indexOf(';')));
+      .set('Cookie', setCookies(start).map(pair).join('; '));
     return { start, callback };
   }
 
@@ -198,7 +200,7 @@ describe('session and login cookies over https behind a TLS-terminating proxy', 
 
   it('gives the login cookie Secure and the __Secure- prefix (not __Host-: it is scoped to the callback)', async () => {
     const { start } = await loginOverHttps();
-    const line = only(setCookies(start));
+    const line = only(setCookies(start).filter((l) => l.startsWith('__Secure-')));
     expect(line).toMatch(/^__Secure-bff-login-/);
     const attrs = attributesOf(line);
     expect(attrs.has('secure')).toBe(true);
@@ -208,12 +210,28 @@ describe('session and login cookies over https behind a TLS-terminating proxy', 
     expect(attrs.get('max-age')).toBe('600');
   });
 
+  it('binds the login with a small __Host- cookie that no sibling subdomain can plant', async () => {
+    const { start } = await loginOverHttps();
+    const line = only(setCookies(start).filter((l) => l.startsWith('__Host-')));
+    expect(line).toMatch(/^__Host-bff-bind-[A-Za-z0-9_-]{16}=[0-9a-z]+\.[A-Za-z0-9_-]{22};/);
+    expect(line.indexOf(';')).toBeLessThan(80);
+    const attrs = attributesOf(line);
+    expect(attrs.has('secure')).toBe(true);
+    expect(attrs.has('httponly')).toBe(true);
+    expect(attrs.has('domain')).toBe(false);
+    expect(attrs.get('samesite')).toBe('Lax');
+    expect(attrs.get('path')).toBe('/');
+    expect(attrs.get('max-age')).toBe('600');
+  });
+
   it('clears both cookies with Secure and their own Path, or browsers would ignore the deletion', async () => {
     const { start, callback } = await loginOverHttps();
-    const loginName = only(setCookies(start)).split('=')[0] ?? '';
-    const cleared = only(setCookies(callback).filter((l) => l.startsWith(`${loginName}=;`)));
-    expect(attributesOf(cleared).has('secure')).toBe(true);
-    expect(attributesOf(cleared).get('path')).toBe('/auth/callback');
+    for (const line of setCookies(start)) {
+      const name = line.split('=')[0] ?? '';
+      const cleared = only(setCookies(callback).filter((l) => l.startsWith(`${name}=;`)));
+      expect(attributesOf(cleared).has('secure')).toBe(true);
+      expect(attributesOf(cleared).get('path')).toBe(attributesOf(line).get('path'));
+    }
 
     const session = only(setCookies(callback).filter((l) => l.startsWith('__Host-Http-session=')));
     const logout = await request(app)
