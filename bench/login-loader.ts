@@ -96,18 +96,15 @@ async function loginOnce(job: LoginJob): Promise<string> {
   const gateway = new URL(job.gatewayUrl);
   const start = await get(new URL('/auth/login', gateway), {}, 'login');
   const authorize = redirect(start, 'login', gateway);
-  // The login-transaction cookie is the one scoped to /auth/callback (its name carries a digest
-  // of the state, server/login-transaction.ts).
-  const transaction = (start.headers['set-cookie'] ?? []).find((line) =>
-    /;\s*path=\/auth\/callback/i.test(line),
-  );
-  if (transaction === undefined) throw new StepError('login:no-transaction-cookie');
+  // The login sets its transaction cookie and that cookie's binding (server/login-transaction.ts):
+  // a browser sends both back to the callback.
+  const loginCookies = (start.headers['set-cookie'] ?? []).map((line) => {
+    const end = line.indexOf(';');
+    return end < 0 ? line : line.slice(0, end);
+  });
+  if (loginCookies.length === 0) throw new StepError('login:no-transaction-cookie');
   const callback = redirect(await get(authorize, {}, 'authorize'), 'authorize', authorize);
-  const done = await get(
-    callback,
-    { cookie: transaction.slice(0, transaction.indexOf(';')) },
-    'callback',
-  );
+  const done = await get(callback, { cookie: loginCookies.join('; ') }, 'callback');
   redirect(done, 'callback', callback);
   const session = (done.headers['set-cookie'] ?? []).find((line) =>
     line.startsWith(`${job.sessionCookieName}=`),
