@@ -12,8 +12,23 @@ export function singleQuery(req: Request, name: string): string | undefined {
  */
 export function singleValue(query: Request['query'], name: string): string | undefined {
   const value = query[name];
-  if (value === undefined || typeof value === 'string') return value;
+  if ((value === undefined || typeof value === 'string') && !hasBracketed(query, name)) {
+    return value;
+  }
   throw new BadRequestError(`Query parameter ${name} must be given once.`);
+}
+
+/**
+ * Whether the query also has `name[]` or `name[x]`: Express 5's simple parser keeps such a key
+ * as it is, so `preserveIdleTTL[]=true` would otherwise pass as "no flag" (SPEC Part 2: 400).
+ */
+function hasBracketed(query: Request['query'], name: string): boolean {
+  for (const key in query) {
+    if (key.length > name.length && key.charCodeAt(name.length) === 0x5b && key.startsWith(name)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** An optional `true`/`false` query flag, exactly those words (SPEC: else 400). */

@@ -105,6 +105,10 @@ describe('/session', () => {
       ['an upper-case TRUE', '?preserveIdleTTL=TRUE'],
       ['an empty value', '?preserveIdleTTL='],
       ['the parameter repeated', '?preserveIdleTTL=true&preserveIdleTTL=false'],
+      ['an array-shaped parameter', '?preserveIdleTTL[]=true'],
+      ['an encoded array-shaped parameter', '?preserveIdleTTL%5B%5D=true'],
+      ['an object-shaped parameter', '?preserveIdleTTL[a]=true'],
+      ['a plain and an array-shaped one', '?preserveIdleTTL=true&preserveIdleTTL[]=false'],
     ])('refuses %s with 400 and makes no upstream call', async (_name, query) => {
       const res = await browser.get(`/session${query}`, { csrf: true });
       expect(res.status).toBe(400);
