@@ -1,4 +1,5 @@
 import express, { type RequestHandler } from 'express';
+import getRawBody from 'raw-body';
 import { AppError } from './errors';
 
 /** Largest JSON body the gateway reads: an IdleTokenTimeout with group bundles is well under it. */
@@ -23,8 +24,22 @@ export function jsonBody(): RequestHandler[] {
 
 /**
  * Reads and drops any body of a request that takes none, so nothing the browser sent can be
- * streamed upstream behind our back, and an oversized one still gets a clean 413.
+ * streamed upstream behind our back, and an oversized one still gets a clean 413. The bytes are
+ * counted, never decoded: a body that claims a Content-Encoding it does not have is dropped all
+ * the same, so it cannot stop a logout (`DELETE /session` is 204 whatever came with it).
  */
 export function discardBody(): RequestHandler {
-  return express.raw({ type: () => true, limit: JSON_BODY_LIMIT });
+  return (req, _res, next) => {
+    // As body-parser decides (type-is hasBody): a body is announced by one of these headers.
+    if (
+      req.headers['transfer-encoding'] === undefined &&
+      req.headers['content-length'] === undefined
+    ) {
+      return next();
+    }
+    // raw-body's errors carry a 4xx status and body-parser's types (too large, aborted, size).
+    getRawBody(req, { limit: JSON_BODY_LIMIT, length: req.headers['content-length'] }, (err) =>
+      next(err ?? undefined),
+    );
+  };
 }

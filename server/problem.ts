@@ -41,13 +41,38 @@ function fromBodyParser(err: { type?: unknown; status?: unknown }): AppError | u
   }
 }
 
+/**
+ * Errors of the libraries below us that already say "client fault" with a 4xx `status` (or
+ * `statusCode`): a body that does not decode (zlib's error, given 400 by body-parser), a broken
+ * percent-escape the router could not decode (URIError, 400). Their own messages are not echoed:
+ * they name internals (`Failed to decode param`, zlib's codes) and sometimes the input itself.
+ */
+function fromClientFault(err: { status?: unknown; statusCode?: unknown }): AppError | undefined {
+  const status = typeof err.status === 'number' ? err.status : err.statusCode;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) {
+    return undefined;
+  }
+  if (err instanceof URIError) {
+    return new AppError(400, 'malformed-path', 'The request path has a broken percent-escape.');
+  }
+  if ((err as { code?: unknown }).code?.toString().startsWith('Z_') || err instanceof RangeError) {
+    return new AppError(
+      400,
+      'malformed-body',
+      'The request body does not decode as its Content-Encoding says.',
+    );
+  }
+  return new AppError(status, 'bad-request', 'The request is malformed.');
+}
+
 /** Maps anything thrown to the one error type; unknown errors become a generic 500. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof StoreUnavailableError) return new ServiceUnavailableError(undefined, err);
   if (typeof err === 'object' && err !== null) {
-    const parsed = fromBodyParser(err as { type?: unknown });
-    if (parsed) return parsed;
+    const mapped =
+      fromBodyParser(err as { type?: unknown }) ?? fromClientFault(err as { status?: unknown });
+    if (mapped) return mapped;
   }
   return new AppError(500, 'internal', 'An unexpected error occurred.', { cause: err });
 }
