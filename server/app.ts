@@ -104,7 +104,10 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
 
   if (deps.inflight) app.use(deps.inflight.track);
   app.use(requestId());
-  app.use(securityHeaders());
+  // Not helmet's `no-referrer`: with it browsers send `Origin: null` on a form post from our own
+  // pages, and the logout form is refused. `same-origin` keeps the Origin (and the referrer) on
+  // the app's own requests and sends other sites nothing.
+  app.use(securityHeaders({ referrerPolicy: { policy: 'same-origin' } }));
   // Ops first: probes must answer when the store is down, create no session and log no line.
   addOpsRoutes(app, { store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined });
   app.use(accessLog(logger, metrics));

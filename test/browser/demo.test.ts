@@ -1,14 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../support/gateway-harness';
+import { launchChromium } from '../support/chromium';
 
 // `npm run demo` as a new user meets it: the built demo script, a real Chromium, the emulator's
-// login page. Chromium is Debian's (.ci/run installs it); never a downloaded browser.
+// login page, in a real Chromium.
 const DEMO = path.resolve(__dirname, '../../dist/scripts/demo.js');
-const CHROMIUM = '/usr/bin/chromium';
 
 // The few DOM names used inside page.evaluate callbacks (the tsconfig has no DOM lib: server code).
 declare const document: {
@@ -22,11 +21,6 @@ let url: string;
 let output = '';
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(
-      `No Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium).`,
-    );
-  }
   const port = await freePort();
   demo = spawn(process.execPath, [DEMO, '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,10 +34,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   url = (/Open:\s+(\S+)/.exec(output) as RegExpExecArray)[1] as string;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {
