@@ -22,9 +22,19 @@ export interface GenesysClient {
   exchangeCode(input: { code: string; verifier: string; requestId: string }): Promise<TokenSet>;
   refresh(refreshToken: string, requestId: string): Promise<TokenSet>;
   getMe(accessToken: string, requestId: string): Promise<GenesysUser>;
-  /** DELETE /api/v2/tokens/me; resolves with the upstream status (logout ends locally whatever it is). */
+  /**
+   * DELETE /api/v2/tokens/me; resolves with the upstream status (logout ends locally whatever it
+   * is). Bounded by REVOKE_TIMEOUT_MS, not the full upstream timeout.
+   */
   revokeMe(accessToken: string, requestId: string): Promise<number>;
 }
+
+/**
+ * How long a revoke may take. The session has already ended locally when the gateway revokes its
+ * token (logout, a replaced login): a user logging out should not wait the full
+ * UPSTREAM_TIMEOUT_MS on a Genesys that hangs, for an answer that changes nothing they see.
+ */
+export const REVOKE_TIMEOUT_MS = 2000;
 
 /** An OAuth error answer from /oauth/token (`invalid_grant`, …); the login fails with a 400. */
 export class OAuthError extends AppError {
@@ -167,6 +177,7 @@ export function createGenesysClient(
         method: 'DELETE',
         path: `${apiPath}/api/v2/tokens/me`,
         headers: { Authorization: `Bearer ${accessToken}`, 'ININ-Correlation-Id': requestId },
+        timeoutMs: REVOKE_TIMEOUT_MS,
         observe: timed('deleteTokensMe'),
       });
       return res.status;

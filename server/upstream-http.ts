@@ -19,6 +19,8 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: OutgoingHttpHeaders;
   readonly body?: string;
+  /** A deadline of its own for this call, when it is shorter than the pool's `timeoutMs`. */
+  readonly timeoutMs?: number;
   /**
    * Told once how the call went, for metrics: the status as soon as the head arrives, else
    * `timeout` (no head within the deadline) or `error` (no head at all).
@@ -124,7 +126,10 @@ export function createUpstreamHttp(options: {
           resolve(answer as UpstreamAnswer);
         }
       };
-      const timer = setTimeout(() => finish(new UpstreamTimeoutError()), options.timeoutMs);
+      const timer = setTimeout(
+        () => finish(new UpstreamTimeoutError()),
+        Math.min(call.timeoutMs ?? options.timeoutMs, options.timeoutMs),
+      );
 
       req.on('error', (err) =>
         finish(new UpstreamUnavailableError('Genesys Cloud could not be reached.', err)),

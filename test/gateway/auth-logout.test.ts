@@ -269,3 +269,39 @@ describe('DELETE /session', () => {
     expect(await h.store.countSessions()).toBe(0);
   });
 });
+
+describe('logout when Genesys hangs, with the default UPSTREAM_TIMEOUT_MS (10 s)', () => {
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await startHarness({ env: { UPSTREAM_TIMEOUT_MS: '10000' } });
+  });
+
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('bounds the revoke call on its own (about 2 s): 204, the session is gone', async () => {
+    const { browser, cookie } = await logIn(h);
+    h.emulator.fault({ operation: 'deleteTokensMe' }, { hang: true });
+
+    const started = Date.now();
+    const res = await browser.request('DELETE', '/session', { csrf: true });
+    const waited = Date.now() - started;
+
+    expect(res.status).toBe(204);
+    expect(waited).toBeGreaterThanOrEqual(1_900);
+    expect(waited).toBeLessThan(4_000);
+    expect(await sessionStatusWith(h, cookie)).toBe(401);
+    const revocations = await h.metrics.revocations.get();
+    expect(revocations.values).toContainEqual(
+      expect.objectContaining({ labels: { kind: 'self', outcome: 'unreachable' }, value: 1 }),
+    );
+  });
+
+  it('lets other Genesys calls keep the full UPSTREAM_TIMEOUT_MS', async () => {
+    const { browser } = await logIn(h);
+    h.emulator.fault({ operation: 'getTokensMe', times: 1 }, { latencyMs: 2_500 });
+    expect((await browser.get('/session', { csrf: true })).status).toBe(200);
+  });
+});
