@@ -52,7 +52,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   const vault = createTokenVault(config.tokenEncryptionKeys);
   const genesys = deps.genesys ?? createGenesysClient(config, metrics, clock);
   const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock, store });
-  const logout = createLogout({ guard, genesys, metrics, logger });
+  const { logout, endReplaced } = createLogout({ guard, genesys, metrics, logger });
   const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
   const proxy = createUpstreamProxy({
     apiBaseUrl: config.genesys.apiBaseUrl,
@@ -133,7 +133,9 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   app.post('/auth/logout', requireAntiForgery(config.publicOrigin, { originStandsIn: true }));
   // The session middleware only where a session is used: /auth/login and static files need none.
   app.use(['/auth/callback', '/auth/logout'], sessions);
-  app.use(authRouter({ config, genesys, guard, store, transactions, metrics, logout }));
+  app.use(
+    authRouter({ config, genesys, guard, store, transactions, metrics, logout, endReplaced }),
+  );
   if (config.adminEnabled) {
     app.use(adminRouter({ guard, proxy, store, metrics, logger }));
   }

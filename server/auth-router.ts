@@ -10,7 +10,7 @@ import { singleQuery, singleValue } from './query';
 import { regenerateSession, saveSession } from './session-ops';
 import { createLoginSecrets } from './pkce';
 import { LOGIN_TRANSACTION_TTL_MS, hasCookie, type loginTransactions } from './login-transaction';
-import type { Logout } from './logout';
+import type { EndReplaced, Logout } from './logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
 
@@ -35,8 +35,9 @@ export function authRouter(deps: {
   transactions: Transactions;
   metrics: Metrics;
   logout: Logout;
+  endReplaced: EndReplaced;
 }): Router {
-  const { config, genesys, guard, store, transactions, metrics, logout } = deps;
+  const { config, genesys, guard, store, transactions, metrics, logout, endReplaced } = deps;
   // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
   // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
   const router = Router({ strict: true, caseSensitive: true });
@@ -92,13 +93,24 @@ export function authRouter(deps: {
       metrics.logins.inc({ outcome: 'failed' });
       throw err;
     }
+    // Logging in again over a live session replaces it: once its record is gone, so is its token.
+    const previousUser = req.session?.user;
+    const previousTokens = previousUser ? guard.tokensOf(req) : undefined;
+    const previous =
+      previousUser && previousTokens && previousTokens.accessToken !== tokens.accessToken
+        ? { userId: previousUser.id, tokens: previousTokens }
+        : undefined;
+    let replaced = false;
     try {
       const user = await genesys.getMe(tokens.accessToken, req.id);
       // A new id at login: a session id planted before login is worth nothing after it. Without
       // a session cookie the id is new already (express-session made it for this request);
       // regenerating it would only cost a store delete and, as express-session then loses track
       // of the explicit save, a second store write when the response ends.
-      if (hasCookie(req, config.session.cookieName)) await regenerateSession(req);
+      if (hasCookie(req, config.session.cookieName)) {
+        await regenerateSession(req);
+        replaced = true;
+      }
       guard.establish(req, user, tokens);
       await saveSession(req);
     } catch (err) {
@@ -106,6 +118,8 @@ export function authRouter(deps: {
       // No session holds the token we were just given: revoke it rather than leave it live upstream.
       await genesys.revokeMe(tokens.accessToken, req.id).catch(() => undefined);
       throw err;
+    } finally {
+      if (replaced && previous) await endReplaced(req, previous);
     }
     metrics.logins.inc({ outcome: 'ok' });
     metrics.sessionsStarted.inc();

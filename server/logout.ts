@@ -8,6 +8,15 @@ import type { SessionGuard } from './session-guard';
 export type Logout = (req: Request, res: Response) => Promise<void>;
 
 /**
+ * Ends a session that a new login replaced (SPEC Part 2): its record went with the session id
+ * at regenerate, and its token must not stay live at Genesys.
+ */
+export type EndReplaced = (
+  req: Request,
+  previous: { userId: string; tokens: TokenSet },
+) => Promise<void>;
+
+/**
  * Ends the local session first, then revokes the token upstream: the session is gone whatever
  * Genesys answers, even when it is down or slow (SPEC: DELETE /session always 204).
  */
@@ -16,9 +25,9 @@ export function createLogout(deps: {
   genesys: GenesysClient;
   metrics: Metrics;
   logger: Logger;
-}): Logout {
+}): { logout: Logout; endReplaced: EndReplaced } {
   const { guard, genesys, metrics, logger } = deps;
-  async function revoke(req: Request, tokens: TokenSet): Promise<void> {
+  async function revoke(req: Request, tokens: TokenSet, kind: 'self' | 'replaced'): Promise<void> {
     let outcome = 'ok';
     try {
       const status = await genesys.revokeMe(tokens.accessToken, req.id);
@@ -27,20 +36,28 @@ export function createLogout(deps: {
       outcome = 'unreachable';
       logger.warn(
         { requestId: req.id, err: (err as Error).message },
-        'logout: revoke upstream failed',
+        `${kind}: revoke upstream failed`,
       );
     }
-    metrics.revocations.inc({ kind: 'self', outcome });
+    metrics.revocations.inc({ kind, outcome });
   }
 
-  return async (req, res) => {
-    const tokens = guard.tokensOf(req);
-    try {
-      await guard.end(req, res, 'logout');
-    } finally {
-      // Also when the store could not drop the record (the client then hears 503 and has lost its
-      // cookie): the token is revoked all the same, so the leftover record holds a dead token.
-      if (tokens) await revoke(req, tokens);
-    }
+  return {
+    async logout(req, res) {
+      const tokens = guard.tokensOf(req);
+      try {
+        await guard.end(req, res, 'logout');
+      } finally {
+        // Also when the store could not drop the record (the client then hears 503 and has lost
+        // its cookie): the token is revoked all the same, so the leftover record holds a dead token.
+        if (tokens) await revoke(req, tokens, 'self');
+      }
+    },
+
+    async endReplaced(req, { userId, tokens }) {
+      metrics.sessionsEnded.inc({ reason: 'replaced' });
+      logger.info({ requestId: req.id, userId, reason: 'replaced' }, 'session ended');
+      await revoke(req, tokens, 'replaced');
+    },
   };
 }

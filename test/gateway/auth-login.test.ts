@@ -365,3 +365,52 @@ describe('GET /auth/callback', () => {
     });
   });
 });
+
+describe('logging in again over a live session', () => {
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it("revokes the replaced session's Genesys token; the new session works", async () => {
+    const browser = await h.login(AGENT_USER);
+    const [first] = await storedTokenSets(h);
+    expect(h.emulator.isTokenActive(first?.accessToken ?? '')).toBe(true);
+
+    await h.login(ADMIN_USER, { client: browser });
+
+    expect(h.emulator.isTokenActive(first?.accessToken ?? '')).toBe(false);
+    const [second] = await storedTokenSets(h);
+    expect(second?.accessToken).not.toBe(first?.accessToken);
+    expect(h.emulator.isTokenActive(second?.accessToken ?? '')).toBe(true);
+    expect((await browser.get('/session', { csrf: true })).status).toBe(200);
+    expect(await h.store.countSessions()).toBe(1);
+    const ended = await h.metrics.sessionsEnded.get();
+    expect(ended.values).toEqual([{ labels: { reason: 'replaced' }, value: 1 }]);
+    const revoked = await h.metrics.revocations.get();
+    expect(revoked.values).toEqual([
+      expect.objectContaining({ labels: { kind: 'replaced', outcome: 'ok' }, value: 1 }),
+    ]);
+  });
+
+  it('still logs in when the revoke of the replaced token fails', async () => {
+    const browser = await h.login(AGENT_USER);
+    h.emulator.fault({ operation: 'deleteTokensMe' }, { status: 503 });
+    await h.login(AGENT_USER, { client: browser });
+    expect((await browser.get('/session', { csrf: true })).status).toBe(200);
+    const revoked = await h.metrics.revocations.get();
+    expect(revoked.values).toEqual([
+      expect.objectContaining({ labels: { kind: 'replaced', outcome: 'status_503' }, value: 1 }),
+    ]);
+  });
+
+  it('revokes nothing when the browser had no live session', async () => {
+    await h.login(AGENT_USER);
+    expect(h.emulator.requestsFor('deleteTokensMe')).toHaveLength(0);
+  });
+});
