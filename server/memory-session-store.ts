@@ -61,9 +61,9 @@ export class MemorySessionStore extends BffSessionStore {
     }
   }
 
-  async destroySession(sid: string): Promise<void> {
+  async destroySession(sid: string): Promise<boolean> {
     this.assertOpen();
-    this.remove(sid);
+    return this.remove(sid);
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {
@@ -182,16 +182,18 @@ export class MemorySessionStore extends BffSessionStore {
     return entry;
   }
 
-  private remove(sid: string): void {
+  /** Removes the session and its index entry; false when there was none. */
+  private remove(sid: string): boolean {
     const entry = this.sessions.get(sid);
-    if (!entry) return;
+    if (!entry) return false;
     this.sessions.delete(sid);
-    if (entry.userId === null) return;
+    if (entry.userId === null) return true;
     const sids = this.sidsByUser.get(entry.userId);
-    if (!sids) return;
+    if (!sids) return true;
     sids.delete(sid);
     // Empty sets go too, or every user who ever logged in would stay in the index.
     if (sids.size === 0) this.sidsByUser.delete(entry.userId);
+    return true;
   }
 
   private assertOpen(): void {

@@ -379,8 +379,8 @@ export class RedisSessionStore extends BffSessionStore {
     );
   }
 
-  async destroySession(sid: string): Promise<void> {
-    await this.eval(DESTROY_SESSION, [this.sessKey(sid)], [this.prefix, sid, '']);
+  async destroySession(sid: string): Promise<boolean> {
+    return (await this.eval(DESTROY_SESSION, [this.sessKey(sid)], [this.prefix, sid, ''])) === 1;
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {

@@ -6,12 +6,12 @@ import type { TokenVault } from './token-vault';
 import type { BffSessionStore } from './session-store';
 import type { GenesysClient, TokenSet } from './genesys-client';
 import { UnauthenticatedError } from './errors';
-import { destroySession } from './session-ops';
+import { destroySession, forgetSession } from './session-ops';
 import {
   REFRESH_MARGIN_MS,
   SessionGoneError,
   createTokenRefresher,
-  isRefused,
+  RefreshRefusedError,
   keepTokens,
 } from './token-refresh';
 
@@ -121,11 +121,23 @@ export function createSessionGuard(deps: {
     session.cookie.maxAge = Math.max(end - now, 1000);
   }
 
-  async function end(req: Request, res: Response, reason: EndReason): Promise<void> {
+  /** Ends the session; `removedAlready` when the caller removed its record (a refused refresh). */
+  async function end(
+    req: Request,
+    res: Response,
+    reason: EndReason,
+    removedAlready = false,
+  ): Promise<void> {
     res.clearCookie(config.session.cookieName, cookieOptions);
     if (!req.session?.user) return;
     const userId = req.session.user.id;
-    await destroySession(req);
+    const removed = (await store.destroySession(req.sessionID)) || removedAlready;
+    // Gone from the request too, as express-session's destroy() would do; without the id it also
+    // skips the second store delete it makes as the response ends (unset: 'destroy').
+    forgetSession(req);
+    // Every request in flight when a session ends sees it end (each hears its own upstream 401):
+    // only the one that removed the record counts and logs it.
+    if (!removed) return;
     metrics.sessionsEnded.inc({ reason });
     logger.info({ requestId: req.id, userId, reason }, 'session ended');
   }
@@ -169,8 +181,8 @@ export function createSessionGuard(deps: {
                 throw new UnauthenticatedError();
               }
               // A refused refresh token (revoked, password changed) ends the session; an outage does not.
-              if (!isRefused(err)) throw err;
-              await end(req, res, 'refresh_failed');
+              if (!(err instanceof RefreshRefusedError)) throw err;
+              await end(req, res, 'refresh_failed', err.removed);
               throw new UnauthenticatedError(
                 'The Genesys session could not be renewed: log in again.',
               );

@@ -14,3 +14,13 @@ export const regenerateSession = (req: Request): Promise<void> => call(req, 'reg
 export const saveSession = (req: Request): Promise<void> => call(req, 'save');
 /** Removes the session from the store and from the request. */
 export const destroySession = (req: Request): Promise<void> => call(req, 'destroy');
+
+/**
+ * Drops the session from the request once the store no longer has it: express-session then
+ * neither saves it nor deletes it again as the response ends.
+ */
+export function forgetSession(req: Request): void {
+  const loose = req as { session?: unknown; sessionID?: string };
+  loose.session = undefined;
+  loose.sessionID = undefined;
+}

@@ -89,8 +89,12 @@ export abstract class BffSessionStore extends session.Store {
   abstract getSession(sid: string): Promise<SessionData | null>;
   /** Upserts the session; its expiry and user index entry follow the data. */
   abstract setSession(sid: string, sess: SessionData): Promise<void>;
-  /** Removes the session; a missing one is not an error. */
-  abstract destroySession(sid: string): Promise<void>;
+  /**
+   * Removes the session; a missing one is not an error. Resolves with whether a record was there
+   * to remove, atomically: of several requests ending one session at once, on any replica, one
+   * hears true (so the session's end is counted and logged once).
+   */
+  abstract destroySession(sid: string): Promise<boolean>;
   /** Every live session by id. */
   abstract allSessions(): Promise<Record<string, SessionData>>;
   /** How many live sessions there are. */

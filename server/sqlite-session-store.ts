@@ -178,8 +178,8 @@ export class SqliteSessionStore extends BffSessionStore {
     this.run('write', (s) => s.upsert.run(row));
   }
 
-  async destroySession(sid: string): Promise<void> {
-    this.run('write', (s) => s.destroy.run(sid));
+  async destroySession(sid: string): Promise<boolean> {
+    return this.run('write', (s) => s.destroy.run(sid).changes > 0);
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {

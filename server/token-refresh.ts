@@ -28,8 +28,22 @@ export class SessionGoneError extends Error {
 }
 
 /** Genesys refused the refresh token (revoked, password changed): the session is over. */
-export function isRefused(err: unknown): boolean {
+function isRefused(err: unknown): boolean {
   return err instanceof OAuthError && err.status < 500;
+}
+
+/**
+ * A refused refresh: the session is over. The refresher removed its record while it held the
+ * lock; `removed` says whether that removal is the one that ended it, so it is counted once.
+ */
+export class RefreshRefusedError extends Error {
+  override readonly name = 'RefreshRefusedError';
+  constructor(
+    readonly removed: boolean,
+    cause: unknown,
+  ) {
+    super('Genesys refused the refresh token', { cause });
+  }
 }
 
 /** Puts a sealed token set into the request's session (saved with it). */
@@ -160,7 +174,9 @@ export function createTokenRefresher(deps: {
       metrics.refreshes.inc({ outcome: 'failed' });
       // Ended while we hold the lock, so no waiter tries the refused refresh token again. A store
       // failure here is not the answer: the caller ends the session again and reports that.
-      if (isRefused(err)) await store.destroySession(sid).catch(() => undefined);
+      if (isRefused(err)) {
+        throw new RefreshRefusedError(await store.destroySession(sid).catch(() => false), err);
+      }
       throw err;
     }
     // A logout or admin revoke on another replica during the Genesys call must not be undone by

@@ -52,3 +52,36 @@ describe('concurrent use', () => {
     expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toEqual([]);
   });
 });
+
+describe('a session ending while requests are in flight', () => {
+  const endedLines = (): unknown[] =>
+    h.logs.map((l) => JSON.parse(l) as { msg?: string }).filter((l) => l.msg === 'session ended');
+
+  it('is counted and logged once when 20 in-flight calls all hear upstream 401', async () => {
+    const client = await h.login(AGENT_USER);
+    h.emulator.fault({ operation: 'getTokensMe' }, { status: 401, latencyMs: 100 });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => client.get('/session', { csrf: true })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(401));
+    expect((await h.metrics.sessionsEnded.get()).values).toEqual([
+      { labels: { reason: 'upstream_401' }, value: 1 },
+    ]);
+    expect(endedLines()).toHaveLength(1);
+    expect(await h.store.countSessions()).toBe(0);
+  });
+
+  it('is counted once when a logout races with in-flight calls that then hear 401', async () => {
+    const client = await h.login(AGENT_USER);
+    h.emulator.fault({ operation: 'getTokensMe' }, { status: 401, latencyMs: 150 });
+    const reads = Array.from({ length: 20 }, () => client.get('/session', { csrf: true }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const logout = await client.request('DELETE', '/session', { csrf: true });
+    expect(logout.status).toBe(204);
+    await Promise.all(reads);
+    expect((await h.metrics.sessionsEnded.get()).values).toEqual([
+      { labels: { reason: 'logout' }, value: 1 },
+    ]);
+    expect(endedLines()).toHaveLength(1);
+  });
+});

@@ -10,7 +10,7 @@ export class CountingStore extends MemorySessionStore {
     return super.setSession(sid, sess);
   }
 
-  override async destroySession(sid: string): Promise<void> {
+  override async destroySession(sid: string): Promise<boolean> {
     this.writes.destroy += 1;
     return super.destroySession(sid);
   }
