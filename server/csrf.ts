@@ -13,12 +13,17 @@ export function requireAntiForgery(
 ): RequestHandler {
   return (req, _res, next) => {
     const origin = req.get('origin');
+    // The refused values are not echoed: they are the attacker's text, up to the header limit.
     if (origin !== undefined && origin !== publicOrigin) {
-      return next(new ForbiddenError(`Cross-origin request refused (Origin ${origin}).`));
+      return next(new ForbiddenError('Cross-origin request refused: Origin is not this site.'));
     }
     const site = req.get('sec-fetch-site');
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-      return next(new ForbiddenError(`Cross-site request refused (Sec-Fetch-Site ${site}).`));
+      return next(
+        new ForbiddenError(
+          'Cross-site request refused: Sec-Fetch-Site must be same-origin or none.',
+        ),
+      );
     }
     const header = req.get('x-csrf');
     if (header === '1') return next();

@@ -108,6 +108,19 @@ describe('anti-forgery on /session (attacks)', () => {
       }
     });
 
+    it('never echoes the refused Origin or Sec-Fetch-Site back (10 KB of attacker text)', async () => {
+      const junk = `https://evil.example/${'<script>x</script>'.repeat(550)}`;
+      for (const headers of [{ Origin: junk }, { 'Sec-Fetch-Site': junk }]) {
+        const res = await browser.request(method, '/session', { csrf: true, headers });
+        expect(res.status).toBe(403);
+        if (method !== 'HEAD') {
+          expect(res.text).not.toContain('evil.example');
+          expect(res.text).not.toContain('<script>');
+          expect(res.text.length).toBeLessThan(400);
+        }
+      }
+    });
+
     it.each(['cross-site', 'same-site'])(
       'Sec-Fetch-Site: %s is refused even with X-CSRF: 1',
       async (site) => {
