@@ -158,5 +158,6 @@ export function loadConfig(
     metricsPort: settings.METRICS_PORT,
     staticDir: settings.STATIC_DIR,
     idpLogout: settings.IDP_LOGOUT,
+    shutdownDrainSeconds: settings.SHUTDOWN_DRAIN_SECONDS,
   });
 }

@@ -357,6 +357,11 @@ export const configSchema = z
       'false',
       '`POST /auth/logout` ends at the Genesys logout page (`{login}/logout?client_id&redirect_uri=PUBLIC_BASE_URL/`)',
     ),
+    SHUTDOWN_DRAIN_SECONDS: defaulted(
+      integerBetween(1, 300),
+      '10',
+      'on SIGTERM, how long (1–300 s) requests in flight may take before they are cut; the process exits as soon as they are done (give `docker stop` or Kubernetes longer)',
+    ),
   })
   .superRefine(
     (env, ctx) => {

@@ -47,4 +47,6 @@ export interface Config {
   readonly metricsPort: number | undefined;
   readonly staticDir: string | undefined;
   readonly idpLogout: boolean;
+  /** SIGTERM: requests in flight get this long to finish; the process exits as soon as they have. */
+  readonly shutdownDrainSeconds: number;
 }

@@ -30,8 +30,9 @@ function urlOf(address: AddressInfo): string {
 }
 
 /**
- * Builds the app and listens. `stop` stops accepting, turns readiness to 503, lets in-flight
- * requests finish until `drainMs`, then cuts what is left and closes the store.
+ * Builds the app and listens. `stop` stops accepting, turns readiness to 503, closes each
+ * connection with its last answer (idle ones at once), lets in-flight requests finish until
+ * `drainMs` (SHUTDOWN_DRAIN_SECONDS by default), then cuts what is left and closes the store.
  */
 export async function startServer(
   config: Config,
@@ -59,15 +60,21 @@ export async function startServer(
   }
 
   let stopping: Promise<void> | undefined;
-  const drainMs = options.drainMs ?? 10_000;
+  const drainMs = options.drainMs ?? config.shutdownDrainSeconds * 1000;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       lifecycle.shuttingDown = true;
+      // First, so that no answer written from here on says keep-alive.
+      inflight.closeConnections();
+      // close() also ends the connections idle at this moment; the others end with their answer.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
+          deps.logger.warn(
+            { inflight: inflight.count, drainMs },
+            'shutdown drain deadline reached: cutting requests still in flight',
+          );
           server.closeAllConnections();
           resolve();
         }, drainMs);

@@ -1,13 +1,37 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
+
+/**
+ * Makes `res` the last answer of its connection if it has not started yet: `Connection: close`
+ * is set as the headers go out, over whatever the handler set (http-proxy copies `keep-alive`),
+ * and Node then closes the socket once the answer is sent.
+ */
+function lastOnItsConnection(res: ServerResponse): void {
+  if (res.headersSent) return;
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    this.setHeader('Connection', 'close');
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+}
 
 /**
  * Counts requests whose handlers have not answered yet. A client that hangs up does not end its
  * request here: the handler may still be waiting on Genesys and then write to the store, so
  * shutdown must wait for the answer, not for the socket, before it closes the store.
+ *
+ * It also knows which connections have answers open (not yet sent in full or abandoned), so that
+ * at shutdown each connection closes with its last answer instead of idling in keep-alive.
  */
 export class InflightTracker {
   private active = 0;
   private waiters: Array<() => void> = [];
+  /** Answers not closed yet: being written, or waiting for their handler. */
+  private readonly open = new Set<ServerResponse>();
+  /** How many of them each connection has; a connection without an entry has none. */
+  private readonly openOn = new WeakMap<Socket, number>();
+  private closing = false;
 
   /** Requests in progress now. */
   get count(): number {
@@ -18,8 +42,14 @@ export class InflightTracker {
    * Mounted first: its res.end wrapper is then the innermost one, so it runs after
    * express-session's (which writes the session) has done its store work.
    */
-  readonly track: RequestHandler = (_req, res, next) => {
+  readonly track: RequestHandler = (req, res, next) => {
     this.active += 1;
+    const socket = req.socket;
+    this.open.add(res);
+    this.openOn.set(socket, (this.openOn.get(socket) ?? 0) + 1);
+    // 'close' comes once the answer is sent in full, or when the connection is lost first.
+    res.on('close', () => this.closed(res, socket));
+    if (this.closing) lastOnItsConnection(res);
     const end = res.end;
     let ended = false;
     res.end = ((...args: unknown[]) => {
@@ -36,6 +66,29 @@ export class InflightTracker {
   drained(): Promise<void> {
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /**
+   * Shutdown: from now on every connection closes with its last answer (RFC 9112 §9.6). Answers
+   * not started yet, and those of requests still to come on open connections, say
+   * `Connection: close`; a connection whose answer went out saying keep-alive is ended once
+   * that answer is sent.
+   */
+  closeConnections(): void {
+    this.closing = true;
+    for (const res of this.open) lastOnItsConnection(res);
+  }
+
+  private closed(res: ServerResponse, socket: Socket): void {
+    this.open.delete(res);
+    const left = (this.openOn.get(socket) ?? 1) - 1;
+    if (left > 0) {
+      this.openOn.set(socket, left);
+      return;
+    }
+    this.openOn.delete(socket);
+    // After the last byte is flushed, not at once: destroy() would drop what is still buffered.
+    if (this.closing && !socket.destroyed) socket.destroySoon();
   }
 
   private leave(): void {

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   );
 
   const shutdown = (signal: string): void => {
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, drainSeconds: config.shutdownDrainSeconds }, 'shutting down');
     server.stop().then(
       () => {
         logger.info('stopped');

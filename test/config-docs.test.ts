@@ -9,7 +9,8 @@ import {
   runConfigTable,
 } from '../scripts/config-table';
 
-// The variables of SPEC.md's Configuration table, in its order (problems are sorted by it).
+// The variables of SPEC.md's Configuration table, in its order (problems are sorted by it), then
+// those of its Part 2 in the order it names them.
 const SPEC_VARIABLES = [
   'PORT',
   'HOST',
@@ -34,6 +35,7 @@ const SPEC_VARIABLES = [
   'METRICS_PORT',
   'STATIC_DIR',
   'IDP_LOGOUT',
+  'SHUTDOWN_DRAIN_SECONDS',
 ];
 
 const VALID = {

@@ -97,6 +97,7 @@ describe('loadConfig', () => {
         metricsPort: undefined,
         staticDir: undefined,
         idpLogout: false,
+        shutdownDrainSeconds: 10,
       });
     });
 
@@ -760,6 +761,19 @@ describe('loadConfig', () => {
         'Invalid configuration:\n' +
           '  - PORT: must be an integer between 1 and 65535\n' +
           '  - METRICS_PORT: must be an integer between 1 and 65535',
+      );
+    });
+  });
+
+  describe('SHUTDOWN_DRAIN_SECONDS', () => {
+    it('accepts the bounds', () => {
+      expect(load({ SHUTDOWN_DRAIN_SECONDS: '1' }).shutdownDrainSeconds).toBe(1);
+      expect(load({ SHUTDOWN_DRAIN_SECONDS: ' 300 ' }).shutdownDrainSeconds).toBe(300);
+    });
+
+    it.each(['0', '301', '1.5', '-5', 'ten', '10s'])('refuses %s', (value) => {
+      expect(messageFor({ SHUTDOWN_DRAIN_SECONDS: value })).toBe(
+        only('SHUTDOWN_DRAIN_SECONDS: must be an integer between 1 and 300'),
       );
     });
   });

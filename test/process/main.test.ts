@@ -1,37 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/gateway-harness';
 import { startRedisServer } from '../support/redis-server';
-
-// The production entry point as ops run it: `node dist/server/main.js` (built by `npm test`'s pretest).
-const MAIN = path.resolve(__dirname, '../../dist/server/main.js');
-
-function run(env: Record<string, string>): ChildProcess {
-  // Only what the test sets: the developer's own environment must not leak into the config.
-  return spawn(process.execPath, [MAIN], { env: { PATH: '/usr/bin:/bin', ...env } });
-}
-
-function collect(child: ChildProcess): { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return { out: () => out, err: () => err };
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-async function waitFor(check: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { collect, exitOf, runMain as run, waitFor } from './spawn';
 
 describe('node dist/server/main.js', () => {
   it('with a missing and invalid environment, prints one message naming every bad variable and exits 1', async () => {
