@@ -5,6 +5,7 @@ import type { Config } from '../config/types';
 import { createApp, type AppDeps } from './app';
 import { metricsHandler } from './ops-router';
 import { InflightTracker } from './inflight';
+import { answerRefusals } from './client-error';
 
 /** A listening gateway. `stop` is idempotent. */
 export interface RunningServer {
@@ -42,7 +43,12 @@ export async function startServer(
   const lifecycle = { shuttingDown: false };
   const inflight = new InflightTracker();
   const app = createApp(config, { ...deps, lifecycle, inflight });
-  const server = http.createServer(app);
+  // Host is checked by answerRefusals, so that its absence gets a problem answer, not a bare 400.
+  const server = http.createServer({ requireHostHeader: false });
+  server.on(
+    'request',
+    answerRefusals(server, app, { logger: deps.logger, metrics: app.locals.metrics, inflight }),
+  );
   // Slowloris guard and keep-alive longer than typical load balancer idle timeouts (60 s).
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;

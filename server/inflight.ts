@@ -22,7 +22,8 @@ function lastOnItsConnection(res: ServerResponse): void {
  * shutdown must wait for the answer, not for the socket, before it closes the store.
  *
  * It also knows which connections have answers open (not yet sent in full or abandoned), so that
- * at shutdown each connection closes with its last answer instead of idling in keep-alive.
+ * at shutdown each connection closes with its last answer instead of idling in keep-alive, and a
+ * malformed pipelined request is refused only after the answers ahead of it.
  */
 export class InflightTracker {
   private active = 0;
@@ -31,6 +32,7 @@ export class InflightTracker {
   private readonly open = new Set<ServerResponse>();
   /** How many of them each connection has; a connection without an entry has none. */
   private readonly openOn = new WeakMap<Socket, number>();
+  private readonly idleWaiters = new WeakMap<Socket, Array<() => void>>();
   private closing = false;
 
   /** Requests in progress now. */
@@ -79,6 +81,17 @@ export class InflightTracker {
     for (const res of this.open) lastOnItsConnection(res);
   }
 
+  /** Runs `then` once `socket` has no answer open: at once when it has none. */
+  afterAnswers(socket: Socket, then: () => void): void {
+    if (!this.openOn.has(socket)) {
+      then();
+      return;
+    }
+    const waiting = this.idleWaiters.get(socket);
+    if (waiting) waiting.push(then);
+    else this.idleWaiters.set(socket, [then]);
+  }
+
   private closed(res: ServerResponse, socket: Socket): void {
     this.open.delete(res);
     const left = (this.openOn.get(socket) ?? 1) - 1;
@@ -87,6 +100,11 @@ export class InflightTracker {
       return;
     }
     this.openOn.delete(socket);
+    const waiting = this.idleWaiters.get(socket);
+    if (waiting) {
+      this.idleWaiters.delete(socket);
+      for (const then of waiting) then();
+    }
     // After the last byte is flushed, not at once: destroy() would drop what is still buffered.
     if (this.closing && !socket.destroyed) socket.destroySoon();
   }

@@ -11,6 +11,7 @@ export interface Metrics {
   readonly revocations: Counter<'kind' | 'outcome'>;
   readonly refreshes: Counter<'outcome'>;
   readonly storeErrors: Counter;
+  readonly clientErrors: Counter<'code'>;
 }
 
 /** Builds the metrics with process metrics (CPU, memory, event loop lag) included. */
@@ -66,6 +67,12 @@ export function createMetrics(): Metrics {
     storeErrors: new Counter({
       name: 'bff_session_store_errors_total',
       help: 'Session store operations that failed',
+      registers,
+    }),
+    clientErrors: new Counter({
+      name: 'bff_client_errors_total',
+      help: "Requests refused before the app saw them, by Node's error code (HPE_*, ERR_HTTP_REQUEST_TIMEOUT, ECONNRESET, …) or missing-host / expectation-failed",
+      labelNames: ['code'],
       registers,
     }),
   };

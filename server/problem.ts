@@ -12,8 +12,11 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -77,6 +80,21 @@ export function toAppError(err: unknown): AppError {
   return new AppError(500, 'internal', 'An unexpected error occurred.', { cause: err });
 }
 
+/**
+ * The RFC 9457 document of `problem`, as every problem answer of the gateway carries it; also
+ * written by client-error.ts for the requests Node refuses before the app sees them.
+ */
+export function problemDocument(problem: AppError, requestId: string): Record<string, unknown> {
+  return {
+    type: `${TYPE_PREFIX}${problem.code}`,
+    title: TITLES[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.detail,
+    requestId,
+    ...problem.extensions,
+  };
+}
+
 /** Writes `err` as application/problem+json. Safe to call once headers are out: it then just ends. */
 export function sendProblem(req: Request, res: Response, err: unknown): AppError {
   const problem = toAppError(err);
@@ -84,14 +102,7 @@ export function sendProblem(req: Request, res: Response, err: unknown): AppError
     res.end();
     return problem;
   }
-  const body = {
-    type: `${TYPE_PREFIX}${problem.code}`,
-    title: TITLES[problem.status] ?? 'Error',
-    status: problem.status,
-    detail: problem.detail,
-    requestId: req.id,
-    ...problem.extensions,
-  };
+  const body = problemDocument(problem, req.id);
   for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
   res.status(problem.status).type('application/problem+json');
   // HEAD answers carry no body (RFC 9110 §9.3.2); the status still tells the story.
