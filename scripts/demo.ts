@@ -11,8 +11,13 @@ import { DEFAULT_USERS, startEmulator } from '../test/emulator/genesys-emulator'
 
 /**
  * `npm run demo`: the built-in Genesys emulator, the gateway with a generated configuration and a
- * SQLite store in a temp folder, and the demo page, all on loopback. Nothing to configure.
+ * SQLite store in a temp folder, and the demo page, all on loopback. Nothing to configure. Both
+ * servers run in this one process, so stopping it stops them: on SIGINT, SIGTERM or SIGHUP, and
+ * when whatever started it goes away without passing a signal on.
  */
+
+/** How often the demo checks that the process that started it is still there. */
+const PARENT_CHECK_MS = 500;
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -82,14 +87,26 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
     await server.stop();
     await emulator.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  // SIGHUP: the terminal closed. Without a handler it would end the process but leave the data.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => void stop());
+  }
+  // Orphaned (the parent died and the process was handed to init or a subreaper): a shell that
+  // dies of a signal, or a parent killed outright, passes nothing on, and the demo would hold its
+  // ports until someone finds it.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop();
+  }, PARENT_CHECK_MS).unref();
 }
 
 main().catch((err: unknown) => {
