@@ -4,8 +4,11 @@ import path from 'node:path';
 import { freePort } from '../support/gateway-harness';
 import { collect, exitOf, isAlive, waitFor } from './spawn';
 
-// The demo runs the gateway and the emulator in its own process: stopping it stops them, so it
-// must stop whenever it is asked to, or whenever what started it is gone (issue 8).
+// `npm run demo` runs its script with `sh -c` and passes SIGTERM and SIGINT on to that shell. A
+// shell waiting on node then dies of SIGTERM (node is left running, the gateway and the emulator
+// in it) or waits for node to end on SIGINT (which never comes): node never hears of either
+// (issue 8). Ctrl+C in a terminal reaches node only because it goes to the whole process group.
+const ROOT = path.resolve(__dirname, '../..');
 const DEMO = path.resolve(__dirname, '../../dist/scripts/demo.js');
 
 /** Pids whose parent is `pid`, from /proc (Linux). */
@@ -69,12 +72,47 @@ async function expectAllGone(demo: Running): Promise<void> {
   expect(fs.existsSync(demo.dataDir)).toBe(false);
 }
 
+/** The demo script of package.json as npm runs it, minus the build (npm test's pretest did it). */
+function demoScript(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const script = pkg.scripts.demo ?? '';
+  const run = script.replace(/^tsc -p tsconfig\.build\.json && /, 'true && ');
+  if (run === script) throw new Error(`unexpected demo script: ${script}`);
+  return run;
+}
+
 describe('npm run demo stops everything it started', () => {
   const leftovers: number[] = [];
 
   afterEach(() => {
     for (const pid of leftovers.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'when npm passes %s on to the shell of its script',
+    async (signal) => {
+      const port = await freePort();
+      // What `npm run demo -- --port N` runs: its arguments go at the end of the script.
+      const shell = spawn('sh', ['-c', `${demoScript()} --port ${port}`], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const io = collect(shell);
+      const demo = await started(shell, io, () => {
+        const [child] = childrenOf(shell.pid as number);
+        return child ?? (shell.pid as number);
+      });
+      leftovers.push(demo.pid);
+
+      const exited = exitOf(shell);
+      shell.kill(signal);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      await expectAllGone(demo);
+      expect(await exited).toBe(0);
+    },
+  );
 
   it('when the process that started it dies without passing a signal on', async () => {
     const port = await freePort();
