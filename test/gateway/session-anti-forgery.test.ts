@@ -110,7 +110,10 @@ describe('anti-forgery on /session (attacks)', () => {
 
     it('never echoes the refused Origin or Sec-Fetch-Site back (10 KB of attacker text)', async () => {
       const junk = `https://evil.example/${'<script>x</script>'.repeat(550)}`;
-      for (const headers of [{ Origin: junk }, { 'Sec-Fetch-Site': junk }]) {
+      for (const headers of [{ Origin: junk }, { 'Sec-Fetch-Site': junk }] as Record<
+        string,
+        string
+      >[]) {
         const res = await browser.request(method, '/session', { csrf: true, headers });
         expect(res.status).toBe(403);
         if (method !== 'HEAD') {
