@@ -48,13 +48,13 @@ export function createMetrics(): Metrics {
     }),
     sessionsEnded: new Counter({
       name: 'bff_sessions_ended_total',
-      help: 'Sessions ended, by reason (logout, upstream_401, expired, revoked, refresh_failed, unreadable)',
+      help: 'Sessions ended, by reason (logout, replaced, upstream_401, expired, revoked, refresh_failed, unreadable)',
       labelNames: ['reason'],
       registers,
     }),
     revocations: new Counter({
       name: 'bff_token_revocations_total',
-      help: 'Token revocations sent to Genesys (self = logout, user = admin revoke of a user)',
+      help: 'Token revocations sent to Genesys (self = logout, replaced = a login over a live session, user = admin revoke of a user)',
       labelNames: ['kind', 'outcome'],
       registers,
     }),

@@ -1,7 +1,7 @@
 import type { IRouter, RequestHandler } from 'express';
 import type { Metrics } from './metrics';
 import type { BffSessionStore } from './session-store';
-import { ServiceUnavailableError } from './errors';
+import { MethodNotAllowedError, ServiceUnavailableError } from './errors';
 
 /** What the ops routes need to know about the process. */
 export interface Lifecycle {
@@ -42,10 +42,15 @@ export function addOpsRoutes(
     serveMetrics: boolean;
   },
 ): void {
-  router.get('/healthz', (_req, res) => {
+  const wrongMethod: RequestHandler = (_req, _res, next) =>
+    next(new MethodNotAllowedError(['GET', 'HEAD']));
+  router.route('/healthz').get((_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
-  router.get('/readyz', async (_req, res, next) => {
+  router.route('/healthz').all(wrongMethod);
+  router.route('/readyz').get(async (_req, res, next) => {
+    // Set first: a 503 must not be cached by a proxy either, or "not ready" outlives the outage.
+    res.set('Cache-Control', 'no-store');
     if (deps.lifecycle.shuttingDown) {
       return next(new ServiceUnavailableError('The gateway is shutting down.'));
     }
@@ -55,9 +60,13 @@ export function addOpsRoutes(
       deps.metrics.storeErrors.inc();
       return next(new ServiceUnavailableError('The session store is unreachable.', err));
     }
-    res.set('Cache-Control', 'no-store').json({ status: 'ready' });
+    res.json({ status: 'ready' });
   });
-  if (deps.serveMetrics) router.get('/metrics', metricsHandler(deps.metrics));
+  router.route('/readyz').all(wrongMethod);
+  if (deps.serveMetrics) {
+    router.get('/metrics', metricsHandler(deps.metrics));
+    router.all('/metrics', wrongMethod);
+  }
 }
 
 /** Prometheus text exposition of the registry. */

@@ -60,8 +60,20 @@ describe('ops routes', () => {
       const ready = await h.client().get('/readyz');
       expect(ready.status).toBe(503);
       expect(ready.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      // Not cached by a proxy: "not ready" must not outlive the outage.
+      expect(ready.headers.get('cache-control')).toBe('no-store');
       expect((await h.client().get('/healthz')).status).toBe(200);
     });
+
+    it.each(['/healthz', '/readyz', '/metrics'])(
+      'POST %s is 405 with Allow, not 404',
+      async (path) => {
+        const res = await h.client().request('POST', path);
+        expect(res.status).toBe(405);
+        expect(res.headers.get('allow')).toBe('GET, HEAD');
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      },
+    );
 
     it('probes need neither X-CSRF nor a session, and ignore a foreign Origin', async () => {
       for (const path of ['/healthz', '/readyz', '/metrics']) {
