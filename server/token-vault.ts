@@ -9,6 +9,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_ID_PATTERN = /^[0-9a-f]{8}$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
+// A lone UTF-16 surrogate has no UTF-8 form: sealing it would open as U+FFFD, another string.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Why a sealed value could not be opened (never carries the value itself). */
 export type TokenVaultErrorReason = 'malformed' | 'unknown-key' | 'tampered';
@@ -26,7 +28,10 @@ export class TokenVaultError extends Error {
 
 /** Seals strings (the token set) for storage at rest and opens them again. */
 export interface TokenVault {
-  /** AES-256-GCM with the first key: `v1.<keyId>.<iv>.<ciphertext>.<tag>`, base64url parts. */
+  /**
+   * AES-256-GCM with the first key: `v1.<keyId>.<iv>.<ciphertext>.<tag>`, base64url parts.
+   * Throws TypeError for a string with a lone surrogate (JSON.stringify never makes one).
+   */
   seal(plain: string): string;
   /** Opens a value sealed with any of the vault's keys; throws TokenVaultError otherwise. */
   open(sealed: string): string;
@@ -59,6 +64,9 @@ export function createTokenVault(keys: readonly Buffer[]): TokenVault {
 
   return {
     seal(plain: string): string {
+      if (typeof plain !== 'string' || LONE_SURROGATE.test(plain)) {
+        throw new TypeError('token vault seals well-formed strings only (no lone surrogate)');
+      }
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv(ALGORITHM, sealKey, iv, { authTagLength: TAG_BYTES });
       cipher.setAAD(headerOf(sealKeyId));
