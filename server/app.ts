@@ -95,7 +95,6 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   };
 
   const app = express();
-  app.locals.metrics = metrics;
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   // `/Session` or `/session/` are other routes, not aliases of `/session`.

@@ -4,6 +4,7 @@ import express from 'express';
 import type { Config } from '../config/types';
 import { createApp, type AppDeps } from './app';
 import { metricsHandler } from './ops-router';
+import { createMetrics } from './metrics';
 import { InflightTracker } from './inflight';
 import { answerRefusals } from './client-error';
 
@@ -42,13 +43,12 @@ export async function startServer(
 ): Promise<RunningServer> {
   const lifecycle = { shuttingDown: false };
   const inflight = new InflightTracker();
-  const app = createApp(config, { ...deps, lifecycle, inflight });
+  // Made here, not read back from the app: the listener and the metrics port count into it too.
+  const metrics = deps.metrics ?? createMetrics();
+  const app = createApp(config, { ...deps, metrics, lifecycle, inflight });
   // Host is checked by answerRefusals, so that its absence gets a problem answer, not a bare 400.
   const server = http.createServer({ requireHostHeader: false });
-  server.on(
-    'request',
-    answerRefusals(server, app, { logger: deps.logger, metrics: app.locals.metrics, inflight }),
-  );
+  server.on('request', answerRefusals(server, app, { logger: deps.logger, metrics, inflight }));
   // Slowloris guard and keep-alive longer than typical load balancer idle timeouts (60 s).
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -60,7 +60,7 @@ export async function startServer(
   if (config.metricsPort !== undefined) {
     const metricsApp = express();
     metricsApp.disable('x-powered-by');
-    metricsApp.get('/metrics', metricsHandler(app.locals.metrics));
+    metricsApp.get('/metrics', metricsHandler(metrics));
     metricsServer = http.createServer(metricsApp);
     metricsAddress = await listen(metricsServer, config.metricsPort, config.host);
   }

@@ -9,11 +9,11 @@ import type { RequestHandler } from 'express';
  */
 function lastOnItsConnection(res: ServerResponse): void {
   if (res.headersSent) return;
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    this.setHeader('Connection', 'close');
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-  } as typeof res.writeHead;
+  const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
+  res.writeHead = (...args: unknown[]) => {
+    res.setHeader('Connection', 'close');
+    return writeHead(...args);
+  };
 }
 
 /**
@@ -52,14 +52,14 @@ export class InflightTracker {
     // 'close' comes once the answer is sent in full, or when the connection is lost first.
     res.on('close', () => this.closed(res, socket));
     if (this.closing) lastOnItsConnection(res);
-    const end = res.end;
+    const end = res.end.bind(res) as (...a: unknown[]) => typeof res;
     let ended = false;
     res.end = ((...args: unknown[]) => {
       if (!ended) {
         ended = true;
         this.leave();
       }
-      return (end as (...a: unknown[]) => typeof res).apply(res, args);
+      return end(...args);
     }) as typeof res.end;
     next();
   };

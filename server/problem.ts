@@ -73,8 +73,7 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof StoreUnavailableError) return new ServiceUnavailableError(undefined, err);
   if (typeof err === 'object' && err !== null) {
-    const mapped =
-      fromBodyParser(err as { type?: unknown }) ?? fromClientFault(err as { status?: unknown });
+    const mapped = fromBodyParser(err) ?? fromClientFault(err);
     if (mapped) return mapped;
   }
   return new AppError(500, 'internal', 'An unexpected error occurred.', { cause: err });

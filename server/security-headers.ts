@@ -35,7 +35,7 @@ export function securityHeaders(options: HelmetOptions = {}): RequestHandler {
   helmet(options)({} as IncomingMessage, recorder, (err?: unknown) => {
     failure = err;
   });
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw failure as Error;
   const headers = [...set];
   const removals = [...removed];
 

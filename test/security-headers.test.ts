@@ -51,7 +51,7 @@ describe('securityHeaders', () => {
     expect(() =>
       securityHeaders({
         contentSecurityPolicy: {
-          directives: { 'script-src': ["'self'", (_req, res) => `'nonce-${String(res)}'`] },
+          directives: { 'script-src': ["'self'", (_req, res) => `'nonce-${res.statusCode}'`] },
         },
       }),
     ).toThrow(/depends on the request/);

@@ -117,7 +117,7 @@ describe('token vault', () => {
       [4, 'tag'],
     ])('refuses a flipped bit in the decoded %s', (index) => {
       for (const bit of [0, 7]) {
-        const forged = withPart(sealed, index as number, (part) => {
+        const forged = withPart(sealed, index, (part) => {
           const bytes = Buffer.from(part, 'base64url');
           bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ (1 << bit);
           return bytes.toString('base64url');

@@ -81,7 +81,7 @@ function validateBundle(
       ...(inactivityTimeoutUnit != null
         ? { inactivityTimeoutUnit: inactivityTimeoutUnit as 'Minutes' | 'Hours' }
         : {}),
-      groups: groups as string[],
+      groups,
     },
   };
 }

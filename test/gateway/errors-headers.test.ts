@@ -294,7 +294,7 @@ describe('errors and response headers', () => {
         headers: { 'X-CSRF': '1', Cookie: cookie },
         body: stream,
         duplex: 'half',
-      } as RequestInit);
+      });
       expect(res.status).toBe(413);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     });
