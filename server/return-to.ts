@@ -25,8 +25,12 @@ export function parseReturnTo(raw: unknown, publicOrigin: string): string {
   if (typeof raw !== 'string' || raw.length === 0) {
     throw new BadRequestError('returnTo must be a path on this site, like /app.');
   }
-  // Counted in bytes, not UTF-16 units: what matters is the size of the cookie it ends up in.
-  if (raw.length > MAX_RETURN_TO_BYTES || Buffer.byteLength(raw) > MAX_RETURN_TO_BYTES) {
+  // Counted in bytes as the cookie holds it (UTF-8, JSON-escaped: a `"` takes two), not in
+  // UTF-16 units: what matters is the size of the cookie it ends up in.
+  if (
+    raw.length > MAX_RETURN_TO_BYTES ||
+    Buffer.byteLength(JSON.stringify(raw)) - 2 > MAX_RETURN_TO_BYTES
+  ) {
     throw new BadRequestError(`returnTo is longer than ${MAX_RETURN_TO_BYTES} bytes.`);
   }
   const unsafe =

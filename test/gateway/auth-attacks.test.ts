@@ -64,6 +64,8 @@ describe('GET /auth/login', () => {
       // 4 KB of UTF-8 in 2,047 characters: the sealed cookie would be 5.7 KB, which browsers drop.
       ['2,047 é characters', `returnTo=/${encodeURIComponent('é'.repeat(2046))}`],
       ['1,025 bytes', `returnTo=/${'a'.repeat(1024)}`],
+      // The cookie holds it JSON-escaped: 1,023 quotes take 2,046 bytes there.
+      ['1,023 quotes', `returnTo=/${encodeURIComponent('"'.repeat(1023))}`],
       ['a repeated parameter', 'returnTo=/a&returnTo=//evil.example'],
     ];
 
