@@ -79,6 +79,10 @@ function fieldPath(path: readonly PropertyKey[]): string {
   return joined || WHOLE_BODY;
 }
 
+/** How many unknown field names a 400 names, and how much of each. */
+const MAX_UNKNOWN_NAMED = 5;
+const MAX_NAME_ECHOED = 64;
+
 /** zod's issues as field errors, in body order, each field and message once. */
 function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const errors: FieldError[] = [];
@@ -92,8 +96,15 @@ function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       const model = issue.path.length === 0 ? 'IdleTokenTimeout' : 'a group bundle';
-      for (const key of issue.keys)
-        add(fieldPath([...issue.path, key]), `is not a field of ${model}`);
+      // Unknown names are the sender's text: a few, cut short, so a 16 KB body of made-up keys
+      // does not come back as a 16 KB error.
+      for (const key of issue.keys.slice(0, MAX_UNKNOWN_NAMED)) {
+        const name = key.length > MAX_NAME_ECHOED ? `${key.slice(0, MAX_NAME_ECHOED)}…` : key;
+        add(fieldPath([...issue.path, name]), `is not a field of ${model}`);
+      }
+      const more = issue.keys.length - MAX_UNKNOWN_NAMED;
+      if (more > 0)
+        add(fieldPath(issue.path), `has ${more} more fields that ${model} does not have`);
     } else {
       add(fieldPath(issue.path), issue.message);
     }

@@ -255,3 +255,23 @@ describe('parseIdleTokenTimeout', () => {
     expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
   });
 });
+
+describe('unknown fields in a hostile body', () => {
+  it('names at most 5 of them, each cut to 64 characters, and counts the rest', () => {
+    const body: Record<string, unknown> = { enableIdleTokenTimeout: true };
+    for (let i = 0; i < 400; i += 1) body[`${'k'.repeat(30)}${i}`] = 1;
+    body['x'.repeat(5000)] = 1;
+    let caught: unknown;
+    try {
+      parseIdleTokenTimeout(body);
+    } catch (err) {
+      caught = err;
+    }
+    const problem = caught as AppError;
+    expect(problem).toBeInstanceOf(AppError);
+    expect(problem.status).toBe(400);
+    expect(problem.detail.length).toBeLessThan(1000);
+    expect(JSON.stringify(problem.extensions).length).toBeLessThan(1000);
+    expect(problem.detail).toMatch(/396 more fields/);
+  });
+});
