@@ -96,7 +96,7 @@ async function loginOnce(job: LoginJob): Promise<string> {
   const gateway = new URL(job.gatewayUrl);
   const start = await get(new URL('/auth/login', gateway), {}, 'login');
   const authorize = redirect(start, 'login', gateway);
-  // The login sets its transaction cookie and that cookie's binding (server/login-transaction.ts):
+  // The login sets its transaction cookie and that cookie's binding (server/session/login-transaction.ts):
   // a browser sends both back to the callback.
   const loginCookies = (start.headers['set-cookie'] ?? []).map((line) => {
     const end = line.indexOf(';');

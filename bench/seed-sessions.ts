@@ -16,7 +16,7 @@ import { mintToken, userOfTokenId } from './bench-tokens';
  * instead of a bench that measures sessions the gateway no longer makes.
  */
 
-/** The token set a session holds (server/genesys-client.ts TokenSet). */
+/** The token set a session holds (server/genesys/client.ts TokenSet). */
 export interface SeedTokenSet {
   readonly accessToken: string;
   readonly refreshToken: string | undefined;
@@ -41,8 +41,8 @@ export interface SeededSession {
 }
 
 /**
- * THE one place that knows what a logged-in session looks like. It mirrors server/session-guard.ts
- * `establish` (user, createdAt, lastSeenAt, then token-refresh.ts `keepTokens`: the sealed token
+ * THE one place that knows what a logged-in session looks like. It mirrors server/session/guard.ts
+ * `establish` (user, createdAt, lastSeenAt, then server/session/token-refresh.ts `keepTokens`: the sealed token
  * set and tokenExpiresAt, then the expiry: idle timeout, never past the absolute end nor past a
  * token that cannot be refreshed) plus express-session's cookie as app.ts configures it (path /,
  * httpOnly, secure, sameSite, maxAge), in the key order a real session serialises in. The
@@ -245,7 +245,7 @@ const SQLITE_BATCH = 5000;
 
 /**
  * Runs `body` in one transaction of the SQLite store's own connection, when the store's handle
- * (a private field of server/sqlite-session-store.ts) is where this expects it: one commit per
+ * (a private field of server/stores/sqlite/store.ts) is where this expects it: one commit per
  * batch instead of one per session, about 3× faster for 100 000 sessions. When the field moved,
  * undefined: the seeding still works, one autocommit per session.
  */

@@ -4,9 +4,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/load-config';
-import { createLogger } from '../server/logger';
-import { startServer } from '../server/http-server';
-import { SqliteSessionStore } from '../server/sqlite-session-store';
+import { createLogger } from '../server/core/logger';
+import { startServer } from '../server/http/server';
+import { SqliteSessionStore } from '../server/stores/sqlite/store';
 import { DEFAULT_USERS, startEmulator } from '../test/emulator/genesys-emulator';
 
 /**

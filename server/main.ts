@@ -1,12 +1,12 @@
 import { loadConfig } from '../config/load-config';
 import { ConfigError } from '../config/config-error';
 import type { Config } from '../config/types';
-import { createLogger, type Logger } from './logger';
-import { startServer } from './http-server';
-import type { BffSessionStore } from './session-store';
-import { SqliteSessionStore } from './sqlite-session-store';
-import { MemorySessionStore } from './memory-session-store';
-import type * as RedisModule from './redis-session-store';
+import { createLogger, type Logger } from './core/logger';
+import { startServer } from './http/server';
+import type { BffSessionStore } from './stores/store';
+import { SqliteSessionStore } from './stores/sqlite/store';
+import { MemorySessionStore } from './stores/memory';
+import type * as RedisModule from './stores/redis/store';
 
 /** The one composition root: environment in, listening server out, signals trapped. */
 async function buildStore(config: Config, logger: Logger): Promise<BffSessionStore> {
@@ -23,7 +23,7 @@ async function buildStore(config: Config, logger: Logger): Promise<BffSessionSto
     case 'redis': {
       // Loaded only when used: the Redis client costs a SQLite deployment memory for nothing.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { RedisSessionStore } = require('./redis-session-store') as typeof RedisModule;
+      const { RedisSessionStore } = require('./stores/redis/store') as typeof RedisModule;
       // The schema requires REDIS_URL with SESSION_STORE=redis.
       const store = new RedisSessionStore({ url: config.session.redisUrl as string, ...lifetimes });
       // Unreachable at start: one line naming the Redis, exit 1 (main's catch below). Once

@@ -1,4 +1,4 @@
-import { MemorySessionStore } from '../server/memory-session-store';
+import { MemorySessionStore } from '../server/stores/memory';
 import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
 
 function rawTotal(store: MemorySessionStore): number {

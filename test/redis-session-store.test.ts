@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { StoreUnavailableError } from '../server/session-store';
-import { RedisSessionStore } from '../server/redis-session-store';
-import type { RedisSessionStoreOptions } from '../server/redis-session-store';
-import { createTokenVault } from '../server/token-vault';
+import { StoreUnavailableError } from '../server/stores/store';
+import { RedisSessionStore } from '../server/stores/redis/store';
+import type { RedisSessionStoreOptions } from '../server/stores/redis/store';
+import { createTokenVault } from '../server/session/token-vault';
 import { freePort } from './support/gateway-harness';
 import { startRedisServer, type RedisServer } from './support/redis-server';
 import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';

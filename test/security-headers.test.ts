@@ -1,7 +1,7 @@
 import express from 'express';
 import helmet from 'helmet';
 import request from 'supertest';
-import { securityHeaders } from '../server/security-headers';
+import { securityHeaders } from '../server/http/security-headers';
 
 /** The headers an app answers with, minus those that change per response. */
 async function headersOf(app: express.Express): Promise<Record<string, unknown>> {

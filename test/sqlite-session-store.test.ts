@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError } from '../server/session-store';
-import { SqliteSessionStore } from '../server/sqlite-session-store';
-import type { SqliteSessionStoreOptions } from '../server/sqlite-session-store';
-import { createTokenVault } from '../server/token-vault';
+import { StoreUnavailableError } from '../server/stores/store';
+import { SqliteSessionStore } from '../server/stores/sqlite/store';
+import type { SqliteSessionStoreOptions } from '../server/stores/sqlite/store';
+import { createTokenVault } from '../server/session/token-vault';
 import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
 
 const tempDirs: string[] = [];

@@ -1,5 +1,5 @@
-import { AppError } from '../server/errors';
-import { parseIdleTokenTimeout, type FieldError } from '../server/timeout-body';
+import { AppError } from '../server/core/errors';
+import { parseIdleTokenTimeout, type FieldError } from '../server/genesys/idle-token-timeout';
 
 const SECONDS = 'must be an integer between 300 and 28800';
 const BOOLEAN = 'must be true or false';

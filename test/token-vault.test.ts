@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { TokenVaultError, createTokenVault, tokenVaultKeyId } from '../server/token-vault';
+import { TokenVaultError, createTokenVault, tokenVaultKeyId } from '../server/session/token-vault';
 
 const TOKENS = JSON.stringify({ accessToken: 'AT-secret-123', refreshToken: 'RT-secret-456' });
 const B64URL = '[A-Za-z0-9_-]';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from '../server/errors';
-import { createUpstreamHttp, type UpstreamHttp } from '../server/upstream-http';
+import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from '../server/core/errors';
+import { createUpstreamHttp, type UpstreamHttp } from '../server/genesys/http';
 
 /** A real upstream on 127.0.0.1:0 that counts its TCP connections and the requests it got. */
 interface FakeUpstream {

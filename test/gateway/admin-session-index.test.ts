@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startHarness, type Harness } from '../support/gateway-harness';
-import type { BffSessionStore } from '../../server/session-store';
-import { MemorySessionStore } from '../../server/memory-session-store';
-import { SqliteSessionStore } from '../../server/sqlite-session-store';
+import type { BffSessionStore } from '../../server/stores/store';
+import { MemorySessionStore } from '../../server/stores/memory';
+import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 
 /**

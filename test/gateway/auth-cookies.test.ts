@@ -1,10 +1,10 @@
 import type express from 'express';
 import request from 'supertest';
 import { loadConfig } from '../../config/load-config';
-import { createApp } from '../../server/app';
-import { silentLogger } from '../../server/logger';
-import { createMetrics } from '../../server/metrics';
-import { MemorySessionStore } from '../../server/memory-session-store';
+import { createApp } from '../../server/http/app';
+import { silentLogger } from '../../server/core/logger';
+import { createMetrics } from '../../server/core/metrics';
+import { MemorySessionStore } from '../../server/stores/memory';
 import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
 import {
   TEST_CLIENT_ID,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createLoginSecrets } from '../../server/pkce';
+import { createLoginSecrets } from '../../server/session/pkce';
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { startHarness, type Harness } from '../support/gateway-harness';
 import { CountingStore } from '../support/counting-store';

@@ -2,10 +2,10 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { loadConfig } from '../../config/load-config';
-import { createLogger } from '../../server/logger';
-import { startServer, type RunningServer } from '../../server/http-server';
-import { MemorySessionStore } from '../../server/memory-session-store';
-import type { GenesysClient } from '../../server/genesys-client';
+import { createLogger } from '../../server/core/logger';
+import { startServer, type RunningServer } from '../../server/http/server';
+import { MemorySessionStore } from '../../server/stores/memory';
+import type { GenesysClient } from '../../server/genesys/client';
 import { BrowserClient, type ClientResponse } from '../support/browser-client';
 import {
   TEST_SESSION_SECRET,

@@ -4,7 +4,7 @@ import {
   startEmulator,
   type GenesysEmulator,
 } from '../emulator/genesys-emulator';
-import { RedisSessionStore } from '../../server/redis-session-store';
+import { RedisSessionStore } from '../../server/stores/redis/store';
 import {
   TEST_CLIENT_ID,
   TEST_CLIENT_SECRET,

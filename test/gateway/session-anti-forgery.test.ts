@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { AGENT_USER } from '../emulator/genesys-emulator';
-import { MemorySessionStore } from '../../server/memory-session-store';
+import { MemorySessionStore } from '../../server/stores/memory';
 import type { BrowserClient } from '../support/browser-client';
 import { startHarness, type Harness } from '../support/gateway-harness';
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
-import { SqliteSessionStore } from '../../server/sqlite-session-store';
+import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { BrowserClient } from '../support/browser-client';
 import {
   startHarness,

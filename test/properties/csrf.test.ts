@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import fc from 'fast-check';
-import { requireAntiForgery } from '../../server/csrf';
-import { ForbiddenError } from '../../server/errors';
+import { requireAntiForgery } from '../../server/http/anti-forgery';
+import { ForbiddenError } from '../../server/core/errors';
 import { hostileString, longString, RUNS } from './arbitraries';
 
 const ORIGINS = ['https://app.example.com', 'http://127.0.0.1:3000', 'http://localhost:8080'];

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Request, Response } from 'express';
 import fc from 'fast-check';
-import { BadRequestError } from '../../server/errors';
+import { BadRequestError } from '../../server/core/errors';
 import {
   LOGIN_TRANSACTION_TTL_MS,
   MAX_PENDING_LOGINS,
   loginTransactions,
   type LoginTransaction,
-} from '../../server/login-transaction';
-import { createLoginSecrets } from '../../server/pkce';
-import { createTokenVault, type TokenVault } from '../../server/token-vault';
+} from '../../server/session/login-transaction';
+import { createLoginSecrets } from '../../server/session/pkce';
+import { createTokenVault, type TokenVault } from '../../server/session/token-vault';
 import { applyEdit, edit, hostileString, isWellFormed, RUNS } from './arbitraries';
 
 // Transactions are costlier than the pure parsers (a seal per login): fewer runs, still many logins.

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import fc from 'fast-check';
-import { AppError, BadRequestError } from '../../server/errors';
-import { booleanQuery, singleValue } from '../../server/query';
+import { AppError, BadRequestError } from '../../server/core/errors';
+import { booleanQuery, singleValue } from '../../server/routes/query';
 import { hostileString, isWellFormed, RUNS } from './arbitraries';
 
 const NAME = 'preserveIdleTTL';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Request, Response } from 'express';
 import express from 'express';
 import fc from 'fast-check';
-import { requestId } from '../../server/request-id';
+import { requestId } from '../../server/http/request-id';
 import { HOSTILE_FRAGMENTS, hostileString, RUNS } from './arbitraries';
 
 const SAFE_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { BadRequestError } from '../../server/errors';
-import { MAX_RETURN_TO_BYTES, parseReturnTo } from '../../server/return-to';
+import { BadRequestError } from '../../server/core/errors';
+import { MAX_RETURN_TO_BYTES, parseReturnTo } from '../../server/routes/return-to';
 import { anyInput, fragmentString, hostileString, RUNS } from './arbitraries';
 
 const ORIGINS = [

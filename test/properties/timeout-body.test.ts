@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
 import fc from 'fast-check';
-import { BadRequestError } from '../../server/errors';
-import { parseIdleTokenTimeout, type FieldError } from '../../server/timeout-body';
+import { BadRequestError } from '../../server/core/errors';
+import { parseIdleTokenTimeout, type FieldError } from '../../server/genesys/idle-token-timeout';
 import { anyInput, hostileString, RUNS } from './arbitraries';
 
 // The Genesys models, as vendored for the emulator's schema test.

@@ -1,5 +1,5 @@
 import type { SessionData } from 'express-session';
-import { MemorySessionStore } from '../../server/memory-session-store';
+import { MemorySessionStore } from '../../server/stores/memory';
 
 /** A memory store that counts the writes the gateway makes: sessions set, destroyed, claims. */
 export class CountingStore extends MemorySessionStore {

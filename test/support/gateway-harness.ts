@@ -2,13 +2,13 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../config/load-config';
 import type { Config } from '../../config/types';
-import { createLogger } from '../../server/logger';
-import { startServer, type RunningServer } from '../../server/http-server';
-import { createMetrics, type Metrics } from '../../server/metrics';
-import type { BffSessionStore } from '../../server/session-store';
-import { MemorySessionStore } from '../../server/memory-session-store';
-import { createTokenVault } from '../../server/token-vault';
-import type { TokenSet } from '../../server/genesys-client';
+import { createLogger } from '../../server/core/logger';
+import { startServer, type RunningServer } from '../../server/http/server';
+import { createMetrics, type Metrics } from '../../server/core/metrics';
+import type { BffSessionStore } from '../../server/stores/store';
+import { MemorySessionStore } from '../../server/stores/memory';
+import { createTokenVault } from '../../server/session/token-vault';
+import type { TokenSet } from '../../server/genesys/client';
 import {
   startEmulator,
   type EmulatorUser,

@@ -2,8 +2,8 @@ import express from 'express';
 import session from 'express-session';
 import type { SessionData } from 'express-session';
 import request from 'supertest';
-import { StoreUnavailableError } from '../../server/session-store';
-import type { BffSessionStore } from '../../server/session-store';
+import { StoreUnavailableError } from '../../server/stores/store';
+import type { BffSessionStore } from '../../server/stores/store';
 
 /** What the contract passes to a store factory. */
 export interface ContractStoreOptions {
@@ -383,7 +383,7 @@ export function describeSessionStoreContract(
 
     describe('express-session callbacks', () => {
       it('offers no touch, so express-session does not write the store on every request', () => {
-        // The gateway rolls the idle expiry itself, coarsely, as a save (session-guard.ts).
+        // The gateway rolls the idle expiry itself, coarsely, as a save (server/session/guard.ts).
         expect((store as { touch?: unknown }).touch).toBeUndefined();
       });
 

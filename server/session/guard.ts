@@ -1,11 +1,11 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { Config } from '../config/types';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { Config } from '../../config/types';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
 import type { TokenVault } from './token-vault';
-import type { BffSessionStore } from './session-store';
-import type { GenesysClient, TokenSet } from './genesys-client';
-import { UnauthenticatedError } from './errors';
+import type { BffSessionStore } from '../stores/store';
+import type { GenesysClient, TokenSet } from '../genesys/client';
+import { UnauthenticatedError } from '../core/errors';
 import { destroySession, forgetSession } from './session-ops';
 import {
   REFRESH_MARGIN_MS,

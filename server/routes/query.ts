@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../core/errors';
 
 /** A single query value; repeated or nested parameters are refused rather than guessed at. */
 export function singleQuery(req: Request, name: string): string | undefined {

@@ -1,6 +1,6 @@
 import express, { type RequestHandler } from 'express';
 import getRawBody from 'raw-body';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 
 /** Largest JSON body the gateway reads: an IdleTokenTimeout with group bundles is well under it. */
 export const JSON_BODY_LIMIT = '16kb';

@@ -6,8 +6,8 @@ import {
   deserializeSession,
   serializeSession,
   sessionUserId,
-} from './session-store';
-import type { BffSessionStoreOptions, LockRelease } from './session-store';
+} from './store';
+import type { BffSessionStoreOptions, LockRelease } from './store';
 
 /** Options of the in-memory store (the shared store options). */
 export type MemorySessionStoreOptions = BffSessionStoreOptions;

@@ -1,8 +1,8 @@
 import type { IRouter, Request, RequestHandler, Response } from 'express';
-import type { SessionGuard } from './session-guard';
-import type { Logout } from './logout';
-import type { TokenSet } from './genesys-client';
-import { MethodNotAllowedError } from './errors';
+import type { SessionGuard } from '../session/guard';
+import type { Logout } from '../session/logout';
+import type { TokenSet } from '../genesys/client';
+import { MethodNotAllowedError } from '../core/errors';
 import { booleanQuery } from './query';
 
 /**

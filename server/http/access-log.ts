@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import { unredacted, type Logger } from './logger';
-import { observer, type Metrics } from './metrics';
+import { unredacted, type Logger } from '../core/logger';
+import { observer, type Metrics } from '../core/metrics';
 
 /** The route template for metrics: bounded cardinality, never the raw path (which holds ids). */
 function routeLabel(req: Parameters<RequestHandler>[0]): string {

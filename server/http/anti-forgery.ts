@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { ForbiddenError } from './errors';
+import { ForbiddenError } from '../core/errors';
 
 /**
  * Anti-forgery for state-changing and token-bearing routes (SPEC "Security rules", RFC 10017 BFF):

@@ -10,8 +10,8 @@ import {
   serializeSession,
   sessionUserId,
   toStoreUnavailable,
-} from './session-store';
-import type { BffSessionStoreOptions, LockRelease } from './session-store';
+} from '../store';
+import type { BffSessionStoreOptions, LockRelease } from '../store';
 
 /** Options of the SQLite store. */
 export interface SqliteSessionStoreOptions extends BffSessionStoreOptions {

@@ -1,16 +1,20 @@
 import { Router, type Request, type Response } from 'express';
-import type { Config } from '../config/types';
-import type { Metrics } from './metrics';
-import type { GenesysClient } from './genesys-client';
-import type { SessionGuard } from './session-guard';
-import type { BffSessionStore } from './session-store';
-import { AppError, BadRequestError, MethodNotAllowedError } from './errors';
+import type { Config } from '../../config/types';
+import type { Metrics } from '../core/metrics';
+import type { GenesysClient } from '../genesys/client';
+import type { SessionGuard } from '../session/guard';
+import type { BffSessionStore } from '../stores/store';
+import { AppError, BadRequestError, MethodNotAllowedError } from '../core/errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery, singleValue } from './query';
-import { regenerateSession, saveSession } from './session-ops';
-import { createLoginSecrets } from './pkce';
-import { LOGIN_TRANSACTION_TTL_MS, hasCookie, type loginTransactions } from './login-transaction';
-import type { EndReplaced, Logout } from './logout';
+import { regenerateSession, saveSession } from '../session/session-ops';
+import { createLoginSecrets } from '../session/pkce';
+import {
+  LOGIN_TRANSACTION_TTL_MS,
+  hasCookie,
+  type loginTransactions,
+} from '../session/login-transaction';
+import type { EndReplaced, Logout } from '../session/logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
 

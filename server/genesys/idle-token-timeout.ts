@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../core/errors';
 
 // Bounds from the IdleTokenTimeout model and the service's documented range (genesys/README.md).
 // HIPAA orgs have a lower cap (900 s) that only Genesys knows about: its 400 passes through.

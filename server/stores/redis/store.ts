@@ -9,8 +9,8 @@ import {
   serializeSession,
   sessionUserId,
   toStoreUnavailable,
-} from './session-store';
-import type { BffSessionStoreOptions, LockRelease } from './session-store';
+} from '../store';
+import type { BffSessionStoreOptions, LockRelease } from '../store';
 
 /** Options of the Redis store. */
 export interface RedisSessionStoreOptions extends BffSessionStoreOptions {

@@ -1,13 +1,13 @@
 import { Router, type Request, type RequestHandler } from 'express';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
-import type { SessionGuard } from './session-guard';
-import type { BffSessionStore } from './session-store';
-import type { TokenSet } from './genesys-client';
-import type { UpstreamCall } from './upstream-proxy';
-import { BadRequestError, MethodNotAllowedError } from './errors';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
+import type { SessionGuard } from '../session/guard';
+import type { BffSessionStore } from '../stores/store';
+import type { TokenSet } from '../genesys/client';
+import type { UpstreamCall } from '../genesys/proxy';
+import { BadRequestError, MethodNotAllowedError } from '../core/errors';
 import { discardBody, jsonBody } from './body';
-import { parseIdleTokenTimeout } from './timeout-body';
+import { parseIdleTokenTimeout } from '../genesys/idle-token-timeout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -5,15 +5,15 @@ import { parse as parseUrl } from 'node:url';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import type { Logger } from './logger';
-import { genesysTimer, type Metrics } from './metrics';
+import type { Logger } from '../core/logger';
+import { genesysTimer, type Metrics } from '../core/metrics';
 import {
   AppError,
   UnauthenticatedError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
-} from './errors';
-import { sendProblem } from './problem';
+} from '../core/errors';
+import { sendProblem } from '../http/problem';
 
 /** What a route asks the proxy to do: set by the route handler just before handing over. */
 export interface UpstreamCall {

@@ -1,7 +1,7 @@
-import type { Config } from '../config/types';
-import { genesysTimer, type Metrics } from './metrics';
-import { AppError, UpstreamUnavailableError } from './errors';
-import { createUpstreamHttp } from './upstream-http';
+import type { Config } from '../../config/types';
+import { genesysTimer, type Metrics } from '../core/metrics';
+import { AppError, UpstreamUnavailableError } from '../core/errors';
+import { createUpstreamHttp } from './http';
 
 /** The token set Genesys issued for a session. Lives only sealed in the store, never in the browser. */
 export interface TokenSet {
@@ -56,7 +56,7 @@ function safeText(value: unknown, max = 200): string | undefined {
 }
 
 /**
- * Builds the client over keep-alive pools of its own (server/upstream-http.ts: node:http, not
+ * Builds the client over keep-alive pools of its own (server/genesys/http.ts: node:http, not
  * fetch), with the per-call timeout and the `genesys_request_duration_seconds` metric.
  */
 export function createGenesysClient(

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { Request } from 'express';
-import type { Config } from '../config/types';
-import type { Metrics } from './metrics';
+import type { Config } from '../../config/types';
+import type { Metrics } from '../core/metrics';
 import type { TokenVault } from './token-vault';
-import type { BffSessionStore } from './session-store';
-import type { GenesysClient, TokenSet } from './genesys-client';
-import { OAuthError } from './genesys-client';
-import { ServiceUnavailableError } from './errors';
+import type { BffSessionStore } from '../stores/store';
+import type { GenesysClient, TokenSet } from '../genesys/client';
+import { OAuthError } from '../genesys/client';
+import { ServiceUnavailableError } from '../core/errors';
 import { saveSession } from './session-ops';
 
 /** Refresh this long before expiry, so a token never expires between our check and Genesys's. */

@@ -68,7 +68,7 @@ const silentLogger: StoreLogger = { warn: () => undefined };
  * An express-session store that also indexes sessions by user, so an admin revoke can end all of
  * them. It gives express-session no `touch`: with one, express-session writes the store on every
  * request whose session did not change; the gateway rolls the idle expiry itself, coarsely, as a
- * save (session-guard.ts).
+ * save (server/session/guard.ts).
  */
 export abstract class BffSessionStore extends session.Store {
   protected readonly clock: () => number;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { LogLevel } from '../config/types';
+import type { LogLevel } from '../../config/types';
 
 export type Logger = pino.Logger;
 

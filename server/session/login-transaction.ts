@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { createHash, randomBytes } from 'node:crypto';
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../core/errors';
 import type { TokenVault } from './token-vault';
 
 /** A pending login: what the callback needs to finish it. */

@@ -1,4 +1,4 @@
-import { BadRequestError } from './errors';
+import { BadRequestError } from '../core/errors';
 
 /**
  * The longest returnTo, in UTF-8 bytes. It travels sealed in the login transaction cookie

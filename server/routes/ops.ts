@@ -1,7 +1,7 @@
 import type { IRouter, RequestHandler } from 'express';
-import type { Metrics } from './metrics';
-import type { BffSessionStore } from './session-store';
-import { MethodNotAllowedError, ServiceUnavailableError } from './errors';
+import type { Metrics } from '../core/metrics';
+import type { BffSessionStore } from '../stores/store';
+import { MethodNotAllowedError, ServiceUnavailableError } from '../core/errors';
 
 /** What the ops routes need to know about the process. */
 export interface Lifecycle {

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Config } from '../config/types';
+import type { Config } from '../../config/types';
 import { createApp, type AppDeps } from './app';
-import { metricsHandler } from './ops-router';
-import { createMetrics } from './metrics';
+import { metricsHandler } from '../routes/ops';
+import { createMetrics } from '../core/metrics';
 import { InflightTracker } from './inflight';
 import { answerRefusals } from './client-error';
 

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
-import type { Logger } from './logger';
-import { AppError, ServiceUnavailableError } from './errors';
-import { StoreUnavailableError } from './session-store';
+import type { Logger } from '../core/logger';
+import { AppError, ServiceUnavailableError } from '../core/errors';
+import { StoreUnavailableError } from '../stores/store';
 
 /** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
 const TYPE_PREFIX = 'urn:tokens-bff:problem:';

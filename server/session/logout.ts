@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
-import type { GenesysClient, TokenSet } from './genesys-client';
-import type { SessionGuard } from './session-guard';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
+import type { GenesysClient, TokenSet } from '../genesys/client';
+import type { SessionGuard } from './guard';
 
 /** Ends a session for DELETE /session and POST /auth/logout. */
 export type Logout = (req: Request, res: Response) => Promise<void>;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 import type { InflightTracker } from './inflight';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
 import { problemDocument } from './problem';
 import { securityHeaders } from './security-headers';
 

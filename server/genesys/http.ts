@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { UpstreamTimeoutError, UpstreamUnavailableError } from './errors';
+import { UpstreamTimeoutError, UpstreamUnavailableError } from '../core/errors';
 
 /** Bodies from Genesys here are small JSON documents; anything larger is not what we expect. */
 export const MAX_UPSTREAM_JSON_BYTES = 1024 * 1024;
