@@ -2,6 +2,7 @@ import type { IRouter, RequestHandler } from 'express';
 import type { Metrics } from '../core/metrics';
 import type { BffSessionStore } from '../stores/store';
 import { MethodNotAllowedError, ServiceUnavailableError } from '../core/errors';
+import { withTimeout } from '../core/timeout';
 
 /** What the ops routes need to know about the process. */
 export interface Lifecycle {
@@ -11,22 +12,6 @@ export interface Lifecycle {
 
 // SPEC: store down ⇒ 503 within 2 s; a probe must not hang on a wedged store.
 const READY_TIMEOUT_MS = 1500;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
 
 /**
  * Liveness, readiness and (unless served on METRICS_PORT) metrics, added to `router` (the app

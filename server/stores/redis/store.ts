@@ -11,6 +11,7 @@ import {
   toStoreUnavailable,
 } from '../store';
 import type { BffSessionStoreOptions, LockRelease } from '../store';
+import { withTimeout } from '../../core/timeout';
 
 /** Options of the Redis store. */
 export interface RedisSessionStoreOptions extends BffSessionStoreOptions {
@@ -506,7 +507,7 @@ export class RedisSessionStore extends BffSessionStore {
     this.stopSweeping();
     try {
       if (this.client.isReady) {
-        await withTimeout(this.client.quit(), this.commandTimeoutMs);
+        await withTimeout(this.client.quit(), this.commandTimeoutMs, () => this.timedOut());
       } else if (this.client.isOpen) {
         // Down or reconnecting: stop the reconnect loop instead of waiting for Redis.
         await this.client.disconnect();
@@ -559,6 +560,10 @@ export class RedisSessionStore extends BffSessionStore {
     return Math.max(expiresAt - this.clock(), 0) + this.expiryGraceMs;
   }
 
+  private timedOut(): StoreUnavailableError {
+    return new StoreUnavailableError(`Redis did not answer within ${this.commandTimeoutMs} ms`);
+  }
+
   private key(kind: string, id: string): string {
     return `${this.prefix}${kind}${id}`;
   }
@@ -582,7 +587,7 @@ export class RedisSessionStore extends BffSessionStore {
     } catch (err) {
       sent = Promise.reject(err);
     }
-    return withTimeout(sent, this.commandTimeoutMs).catch((err: unknown) => {
+    return withTimeout(sent, this.commandTimeoutMs, () => this.timedOut()).catch((err: unknown) => {
       throw toStoreUnavailable(err, 'session store (Redis) is unavailable');
     });
   }
@@ -660,27 +665,6 @@ export class RedisSessionStore extends BffSessionStore {
       // Redis drops the key a grace period after its expiry, and the sweep prunes the index.
     }
   }
-}
-
-// Resolves or rejects with `promise`, or rejects after `ms`; a late failure of `promise` is
-// swallowed so it cannot surface as an unhandled rejection.
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StoreUnavailableError(`Redis did not answer within ${ms} ms`)),
-      ms,
-    );
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }
 
 // Names the Redis in messages and logs without its credentials or database path.
