@@ -1,6 +1,7 @@
 /**
  * The one error type of the gateway. Everything the gateway refuses or fails at is an AppError;
- * `toProblem` (server/problem.ts) is the only place that turns one into an HTTP answer.
+ * the error handler (server/http/problem.ts) is the only place that turns one into an HTTP
+ * answer, a log line and a metric.
  */
 export class AppError extends Error {
   /** HTTP status of the problem+json answer. */
@@ -13,6 +14,8 @@ export class AppError extends Error {
   readonly extensions: Record<string, unknown>;
   /** Extra response headers, e.g. Allow or Retry-After. */
   readonly headers: Record<string, string>;
+  /** Fields for the log line only, never sent (e.g. the Genesys operation that failed). */
+  readonly logFields: Record<string, unknown> = {};
 
   constructor(
     status: number,
@@ -31,6 +34,12 @@ export class AppError extends Error {
     this.detail = detail;
     this.extensions = options.extensions ?? {};
     this.headers = options.headers ?? {};
+  }
+
+  /** Adds fields to this error's log line; returns the error, to throw or reject with. */
+  withLogFields(fields: Record<string, unknown>): this {
+    Object.assign(this.logFields, fields);
+    return this;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/types';
 import { genesysTimer, type Metrics } from '../core/metrics';
 import { AppError, UpstreamUnavailableError } from '../core/errors';
-import { createUpstreamHttp } from './http';
+import type { GenesysHttp } from './http';
 
 /** The token set Genesys issued for a session. Lives only sealed in the store, never in the browser. */
 export interface TokenSet {
@@ -56,23 +56,18 @@ function safeText(value: unknown, max = 200): string | undefined {
 }
 
 /**
- * Builds the client over keep-alive pools of its own (server/genesys/http.ts: node:http, not
- * fetch), with the per-call timeout and the `genesys_request_duration_seconds` metric.
+ * Builds the client over the gateway's pools to Genesys (server/genesys/http.ts: node:http, not
+ * fetch; the proxy shares the API pool), with the `genesys_request_duration_seconds` metric.
  */
 export function createGenesysClient(
   config: Config,
+  pools: GenesysHttp,
   metrics: Metrics,
   clock: () => number,
 ): GenesysClient {
   const { apiBaseUrl, loginBaseUrl } = config.genesys;
   const { clientId, clientSecret, redirectUri } = config.oauth;
-  const timeoutMs = config.upstreamTimeoutMs;
-  const login = createUpstreamHttp({ baseUrl: loginBaseUrl, timeoutMs });
-  // Same origin in the emulator and tests: one pool then, not two.
-  const api =
-    new URL(apiBaseUrl).origin === new URL(loginBaseUrl).origin
-      ? login
-      : createUpstreamHttp({ baseUrl: apiBaseUrl, timeoutMs });
+  const { login, api } = pools;
   const loginPath = new URL(loginBaseUrl).pathname.replace(/\/$/, '');
   const apiPath = new URL(apiBaseUrl).pathname.replace(/\/$/, '');
   // Confidential client: RFC 6749 §2.3.1 Basic auth with form-encoded id and secret.

@@ -43,8 +43,23 @@ export interface UpstreamHttp {
   requestJson(
     call: UpstreamRequest,
   ): Promise<{ readonly status: number; readonly body: Record<string, unknown> }>;
+  /** The pool's keep-alive agent: the proxy to the API host sends its exchanges over it too. */
+  readonly agent: http.Agent;
   /** Closes the pooled sockets (tests, shutdown). */
   close(): void;
+}
+
+/**
+ * The one timeout rule for every call to Genesys: a wall-clock deadline for the whole exchange,
+ * head and body, so a slow body cannot stretch it. Calls `expire` with the 504 error when it
+ * passes; the returned function cancels it.
+ */
+export function deadline(
+  timeoutMs: number,
+  expire: (err: UpstreamTimeoutError) => void,
+): () => void {
+  const timer = setTimeout(() => expire(new UpstreamTimeoutError()), timeoutMs);
+  return () => clearTimeout(timer);
 }
 
 /** The body as a JSON object; 502 for anything else (HTML error page, array, truncated text). */
@@ -76,6 +91,11 @@ export function createUpstreamHttp(options: {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly maxBodyBytes?: number;
+  /**
+   * Sockets per origin; beyond it calls queue (their deadline runs while they wait). Unbounded
+   * for the API host, which the proxy shares: http-proxy pipes a request before the proxyReq
+   * hook runs, so one queued for a socket would have its headers frozen too early.
+   */
   readonly maxSockets?: number;
 }): UpstreamHttp {
   const origin = new URL(options.baseUrl);
@@ -84,9 +104,8 @@ export function createUpstreamHttp(options: {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_UPSTREAM_JSON_BYTES;
   const agent = new transport.Agent({
     keepAlive: true,
-    // Enough for a burst of logins; beyond it calls queue (their deadline runs while they wait).
-    maxSockets: options.maxSockets ?? 256,
-    maxFreeSockets: 64,
+    maxSockets: options.maxSockets ?? Infinity,
+    maxFreeSockets: 256,
     timeout: FREE_SOCKET_TIMEOUT_MS,
     scheduling: 'lifo',
   });
@@ -116,7 +135,7 @@ export function createUpstreamHttp(options: {
       const finish = (err: Error | undefined, answer?: UpstreamAnswer): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancel();
         if (err) {
           observe(err instanceof UpstreamTimeoutError ? 'timeout' : 'error');
           // Also drops a half-read answer, so its socket never returns to the pool.
@@ -126,9 +145,9 @@ export function createUpstreamHttp(options: {
           resolve(answer as UpstreamAnswer);
         }
       };
-      const timer = setTimeout(
-        () => finish(new UpstreamTimeoutError()),
+      const cancel = deadline(
         Math.min(call.timeoutMs ?? options.timeoutMs, options.timeoutMs),
+        (err) => finish(err),
       );
 
       req.on('error', (err) =>
@@ -136,7 +155,7 @@ export function createUpstreamHttp(options: {
       );
       req.on('response', (res: IncomingMessage) => {
         observe(String(res.statusCode ?? 0));
-        readBody(res, maxBodyBytes).then(
+        readUpstreamBody(res, maxBodyBytes).then(
           (body) =>
             finish(undefined, { status: res.statusCode ?? 502, headers: res.headers, body }),
           (err: Error) => finish(err),
@@ -152,11 +171,36 @@ export function createUpstreamHttp(options: {
       const answer = await request(call);
       return { status: answer.status, body: parseJsonObject(answer.body) };
     },
+    agent,
     close: () => agent.destroy(),
   };
 }
 
-function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
+/** The pools to Genesys: the login host and the API host, one pool when they share an origin. */
+export interface GenesysHttp {
+  readonly login: UpstreamHttp;
+  readonly api: UpstreamHttp;
+}
+
+/** The gateway's one HTTP client to Genesys, for its own calls and for the proxied routes. */
+export function createGenesysHttp(options: {
+  readonly loginBaseUrl: string;
+  readonly apiBaseUrl: string;
+  readonly timeoutMs: number;
+}): GenesysHttp {
+  const { loginBaseUrl, apiBaseUrl, timeoutMs } = options;
+  const api = createUpstreamHttp({ baseUrl: apiBaseUrl, timeoutMs });
+  // Same origin in the emulator and tests: one pool then, not two.
+  if (new URL(apiBaseUrl).origin === new URL(loginBaseUrl).origin) return { login: api, api };
+  // The login host's pool is bounded: a burst of logins queues rather than opening a socket each.
+  return { login: createUpstreamHttp({ baseUrl: loginBaseUrl, timeoutMs, maxSockets: 256 }), api };
+}
+
+/**
+ * Reads an answer's body to its end, at most `max` bytes (502 beyond, or when the connection
+ * goes mid-body): no socket goes back to the pool with bytes left on it.
+ */
+export function readUpstreamBody(res: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(res.headers['content-length']);
     if (declared > max) {

@@ -1,21 +1,12 @@
-import http from 'node:http';
-import { types } from 'node:util';
-import https from 'node:https';
 import { parse as parseUrl } from 'node:url';
-import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { Request, RequestHandler, Response } from 'express';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Request, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import type { Logger } from '../core/logger';
 import { genesysTimer, type Metrics } from '../core/metrics';
-import {
-  AppError,
-  UnauthenticatedError,
-  UpstreamTimeoutError,
-  UpstreamUnavailableError,
-} from '../core/errors';
-import { sendProblem } from '../http/problem';
+import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from '../core/errors';
+import { MAX_UPSTREAM_JSON_BYTES, deadline, readUpstreamBody, type UpstreamHttp } from './http';
 
-/** What a route asks the proxy to do: set by the route handler just before handing over. */
+/** One exchange with the Genesys API that a route asks for. */
 export interface UpstreamCall {
   /** Genesys operation name, for metrics (e.g. `getTokensMe`). */
   readonly operation: string;
@@ -25,50 +16,26 @@ export interface UpstreamCall {
   readonly accessToken: string;
   /** JSON body to send (already validated); the browser's body stream is never forwarded. */
   readonly body?: unknown;
-  /** Drop the upstream body (HEAD answered from a GET). */
-  readonly dropBody?: boolean;
-  /** Upstream said 401: the route ends the local session; the client then hears 401. */
-  onUnauthorized(req: Request, res: Response): Promise<void>;
-  /** Runs after a 2xx and before the answer is sent (e.g. end local sessions of a revoked user). */
-  onSuccess?(status: number): Promise<void>;
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      upstream?: UpstreamCall;
-    }
-  }
+/** What Genesys answered, read in full; nothing of it has reached the browser yet. */
+export interface UpstreamAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
 }
 
-/** SPEC: of the upstream headers only these reach the browser. */
+/** The proxy to the Genesys API host: one exchange per call, answered to the caller. */
+export interface UpstreamProxy {
+  /**
+   * Sends `call` upstream on behalf of `req` and resolves with the answer; rejects with a 502 or
+   * 504 AppError when Genesys cannot be reached or is too slow. Never writes to `res`.
+   */
+  exchange(req: Request, res: Response, call: UpstreamCall): Promise<UpstreamAnswer>;
+}
+
+/** Of the upstream headers only these reach the browser (docs/contract.md#genesys-answers-passed-through). */
 const PASSED_HEADERS = /^(content-type|retry-after|inin-correlation-id|inin-ratelimit-.*)$/i;
-/** Bodies from Genesys here are small JSON documents; anything larger is not what we expect. */
-const MAX_UPSTREAM_BODY = 1024 * 1024;
-
-function readBody(proxyRes: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    proxyRes.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_UPSTREAM_BODY) {
-        proxyRes.destroy();
-        reject(new UpstreamUnavailableError('Genesys Cloud answered with an oversized body.'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    proxyRes.on('end', () => resolve(Buffer.concat(chunks)));
-    proxyRes.on('error', (err) =>
-      reject(new UpstreamUnavailableError('Genesys Cloud closed the connection mid-answer.', err)),
-    );
-    proxyRes.on('aborted', () =>
-      reject(new UpstreamUnavailableError('Genesys Cloud closed the connection mid-answer.')),
-    );
-  });
-}
 
 function isJson(body: Buffer): boolean {
   try {
@@ -80,34 +47,72 @@ function isJson(body: Buffer): boolean {
 }
 
 /**
- * The one proxy to the Genesys API host (http-proxy-middleware v3). Each request carries its
- * `req.upstream` call: the proxy injects the bearer token and correlation id, forwards none of the
- * browser's headers (no cookie, no CSRF header), keeps only SPEC's allowed upstream headers, and
- * maps network failures and timeouts through the one problem serializer (STYLE.md §4).
+ * Sends a checked answer on, as the contract says: the status, the allowed headers and the JSON
+ * body, or no body at all with `dropBody` (HEAD answered from a GET).
+ */
+export function sendUpstreamAnswer(res: Response, answer: UpstreamAnswer, dropBody = false): void {
+  res.status(answer.status);
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value !== undefined && PASSED_HEADERS.test(name)) res.setHeader(name, value);
+  }
+  if (dropBody || answer.body.length === 0) {
+    res.removeHeader('content-type');
+    // Said outright: a HEAD answer without it leaves some clients waiting for a body.
+    res.setHeader('Content-Length', '0');
+    res.end();
+  } else {
+    res.end(answer.body);
+  }
+}
+
+/**
+ * Throws unless the answer can be relayed: a gateway that promises JSON relays only JSON. A body
+ * that is not is refused: 502 on a success, the upstream status as a problem otherwise.
+ */
+export function checkUpstreamAnswer(answer: UpstreamAnswer, dropBody = false): void {
+  const { status, body } = answer;
+  const contentType = String(answer.headers['content-type'] ?? '');
+  if (body.length > 0 && !dropBody && !(/json/i.test(contentType) && isJson(body))) {
+    if (status < 400) {
+      throw new UpstreamUnavailableError('Genesys Cloud answered with a malformed body.');
+    }
+    throw new AppError(status, 'upstream-error', `Genesys Cloud answered ${status}.`);
+  }
+}
+
+/** An exchange in progress: what prepare() sends and where the answer goes. */
+interface Pending {
+  readonly call: UpstreamCall;
+  resolve(answer: UpstreamAnswer): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The one proxy to the Genesys API host (http-proxy-middleware v3), over the API pool the
+ * gateway's own calls use. It injects the bearer token and correlation id, forwards none of the
+ * browser's headers (no cookie, no CSRF header), and hands the answer back to the route: what
+ * reaches the browser, and every error, leaves through the route and the one error handler.
  */
 export function createUpstreamProxy(options: {
   apiBaseUrl: string;
+  pool: UpstreamHttp;
   timeoutMs: number;
   metrics: Metrics;
-  logger: Logger;
-}): RequestHandler {
-  const target = new URL(options.apiBaseUrl);
-  const AgentClass = target.protocol === 'https:' ? https.Agent : http.Agent;
-  // Keep-alive pool: a TLS handshake per request would dominate the latency of these small calls.
-  // No maxSockets cap: a request queued for a socket would have its headers frozen before the
-  // proxyReq hook runs (http-proxy pipes the request stream first).
-  const agent = new AgentClass({ keepAlive: true, maxFreeSockets: 256 });
+}): UpstreamProxy {
   const timeGenesys = genesysTimer(options.metrics);
+  // Keyed by the request: each exchange's call travels from exchange() to http-proxy's hooks
+  // here, in this module only.
+  const pending = new WeakMap<IncomingMessage, Pending>();
 
   const proxy = createProxyMiddleware<Request, Response>({
     // Parsed once here: http-proxy parses a string target again on every request.
     target: parseUrl(options.apiBaseUrl),
-    agent,
+    agent: options.pool.agent,
     changeOrigin: true,
     xfwd: false,
     selfHandleResponse: true,
     // The route decided the exact upstream path; the browser's path never reaches Genesys.
-    pathRewrite: (_path, req) => req.upstream?.path ?? '/',
+    pathRewrite: (_path, req) => pending.get(req)?.call.path ?? '/',
     // Not HPM's default plugins: they log every exchange (building URLs for it even with no
     // logger) and add listeners to each response; this proxy answers its own events and errors.
     ejectPlugins: true,
@@ -121,8 +126,23 @@ export function createUpstreamProxy(options: {
             proxyReq.destroy(err instanceof Error ? err : new Error(String(err)));
           }
         });
-        proxyServer.on('proxyRes', (proxyRes, req, res) => {
-          void relay(proxyRes, req, res);
+        proxyServer.on('proxyRes', (proxyRes, req) => {
+          const exchange = pending.get(req);
+          if (!exchange) return void proxyRes.destroy();
+          readUpstreamBody(proxyRes, MAX_UPSTREAM_JSON_BYTES).then(
+            (body) =>
+              exchange.resolve({
+                status: proxyRes.statusCode ?? 502,
+                headers: proxyRes.headers,
+                body,
+              }),
+            (err: unknown) => {
+              // Oversized or cut short: this socket must not go back to the pool.
+              proxyRes.destroy();
+              const operation = exchange.call.operation;
+              exchange.reject(err instanceof AppError ? err.withLogFields({ operation }) : err);
+            },
+          );
         });
         proxyServer.on('error', (err, req, res) => {
           // http-proxy also reports errors of upgrade sockets here; this gateway serves none.
@@ -130,24 +150,25 @@ export function createUpstreamProxy(options: {
             res.destroy();
             return;
           }
-          fail(
-            req,
-            res,
+          const exchange = pending.get(req);
+          if (!exchange) return;
+          const failure =
             err instanceof AppError
               ? err
-              : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err),
-          );
+              : new UpstreamUnavailableError('Genesys Cloud could not be reached.', err);
+          exchange.reject(failure.withLogFields({ operation: exchange.call.operation }));
         });
       },
     ],
   });
 
   function prepare(proxyReq: ClientRequest, req: Request): void {
-    const call = req.upstream;
-    if (!call) {
+    const exchange = pending.get(req);
+    if (!exchange) {
       proxyReq.destroy(new AppError(500, 'internal', 'Proxy called without an upstream call.'));
       return;
     }
+    const { call } = exchange;
     for (const name of proxyReq.getHeaderNames()) {
       if (name !== 'host' && name !== 'accept' && name !== 'user-agent')
         proxyReq.removeHeader(name);
@@ -157,11 +178,10 @@ export function createUpstreamProxy(options: {
     proxyReq.setHeader('ININ-Correlation-Id', req.id);
     proxyReq.setHeader('Accept', 'application/json');
     const end = timeGenesys(call.operation);
-    // Wall-clock deadline for the whole exchange, so a slow body cannot stretch it.
-    const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError()), options.timeoutMs);
-    proxyReq.on('close', () => clearTimeout(timer));
+    const cancel = deadline(options.timeoutMs, (err) => proxyReq.destroy(err));
+    proxyReq.on('close', cancel);
     proxyReq.on('response', (proxyRes) => {
-      proxyRes.on('close', () => clearTimeout(timer));
+      proxyRes.on('close', cancel);
       end(String(proxyRes.statusCode ?? 0));
     });
     proxyReq.on('error', (err) => end(err instanceof UpstreamTimeoutError ? 'timeout' : 'error'));
@@ -180,57 +200,14 @@ export function createUpstreamProxy(options: {
     }
   }
 
-  async function relay(proxyRes: IncomingMessage, req: Request, res: Response): Promise<void> {
-    const call = req.upstream as UpstreamCall;
-    const status = proxyRes.statusCode ?? 502;
-    try {
-      const body = await readBody(proxyRes);
-      if (status === 401) {
-        // SPEC: upstream 401 ends the local session; the client learns to log in again.
-        await call.onUnauthorized(req, res);
-        throw new UnauthenticatedError('Genesys no longer accepts this session: log in again.');
-      }
-      const contentType = String(proxyRes.headers['content-type'] ?? '');
-      if (body.length > 0 && !call.dropBody && !(/json/i.test(contentType) && isJson(body))) {
-        // A gateway that promises JSON must not relay an HTML error page or a truncated document.
-        if (status < 400)
-          throw new UpstreamUnavailableError('Genesys Cloud answered with a malformed body.');
-        throw new AppError(status, 'upstream-error', `Genesys Cloud answered ${status}.`);
-      }
-      if (status >= 200 && status < 300 && call.onSuccess) await call.onSuccess(status);
-      res.status(status);
-      for (const [name, value] of Object.entries(proxyRes.headers)) {
-        if (value !== undefined && PASSED_HEADERS.test(name)) res.setHeader(name, value);
-      }
-      if (call.dropBody || body.length === 0) {
-        res.removeHeader('content-type');
-        // Said outright: a HEAD answer without it leaves some clients waiting for a body.
-        res.setHeader('Content-Length', '0');
-        res.end();
-      } else {
-        res.end(body);
-      }
-    } catch (err) {
-      fail(req, res, err);
-    }
-  }
-
-  /** Answers with the one problem serializer; gateway-made 5xx get a warning line with the cause. */
-  function fail(req: Request, res: Response, err: unknown): void {
-    const problem = sendProblem(req, res, err);
-    if (problem.status >= 500 && problem.code !== 'upstream-error') {
-      // isNativeError, not instanceof: errors from node:net may come from another realm (jest).
-      const cause = types.isNativeError(problem.cause)
-        ? `${(problem.cause as NodeJS.ErrnoException).code ?? problem.cause.name}: ${problem.cause.message}`
-        : undefined;
-      options.logger.warn(
-        { requestId: req.id, operation: req.upstream?.operation, status: problem.status, cause },
-        problem.detail,
-      );
-    }
-  }
-
-  return (req, res, next) => {
-    proxy(req, res, next).catch(next);
+  return {
+    exchange(req, res, call) {
+      return new Promise<UpstreamAnswer>((resolve, reject) => {
+        pending.set(req, { call, resolve, reject });
+        proxy(req, res, (err?: unknown) =>
+          reject(err ?? new AppError(500, 'internal', 'The proxy passed the request on.')),
+        ).catch(reject);
+      }).finally(() => pending.delete(req));
+    },
   };
 }

@@ -6,8 +6,9 @@ import { createMetrics, type Metrics } from '../core/metrics';
 import { StoreUnavailableError, type BffSessionStore } from '../stores/store';
 import { createTokenVault } from '../session/token-vault';
 import { createGenesysClient, type GenesysClient } from '../genesys/client';
+import { createGenesysHttp } from '../genesys/http';
 import { createSessionGuard } from '../session/guard';
-import { loginTransactions } from '../session/login-transaction';
+import { loginStates, loginTransactions } from '../session/login-transaction';
 import { createLogout } from '../session/logout';
 import { createUpstreamProxy } from '../genesys/proxy';
 import { requestId } from './request-id';
@@ -18,7 +19,9 @@ import { requireAntiForgery } from './anti-forgery';
 import { discardBody } from '../routes/body';
 import { authRouter } from '../routes/auth';
 import { addSessionRoutes } from '../routes/session';
-import { adminAudit, adminRouter } from '../routes/admin';
+import { adminRouter } from '../routes/admin';
+import { createAdminAudit } from '../routes/admin-audit';
+import { createForward } from '../routes/forward';
 import { errorHandler } from './problem';
 import { NotFoundError } from '../core/errors';
 import { randomToken } from '../session/pkce';
@@ -50,16 +53,25 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   const lifecycle = deps.lifecycle ?? { shuttingDown: false };
   const clock = deps.clock ?? Date.now;
   const vault = createTokenVault(config.tokenEncryptionKeys);
-  const genesys = deps.genesys ?? createGenesysClient(config, metrics, clock);
+  // The one HTTP client to Genesys: its pools carry the gateway's own calls and the proxy's.
+  const pools = createGenesysHttp({
+    loginBaseUrl: config.genesys.loginBaseUrl,
+    apiBaseUrl: config.genesys.apiBaseUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
+  const genesys = deps.genesys ?? createGenesysClient(config, pools, metrics, clock);
   const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock, store });
   const { logout, endReplaced } = createLogout({ guard, genesys, metrics, logger });
   const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
+  const states = loginStates(store);
   const proxy = createUpstreamProxy({
     apiBaseUrl: config.genesys.apiBaseUrl,
+    pool: pools.api,
     timeoutMs: config.upstreamTimeoutMs,
     metrics,
-    logger,
   });
+  const forward = createForward({ proxy, guard });
+  const audit = createAdminAudit(logger);
   const loadSession = session({
     name: config.session.cookieName,
     secret: [...config.session.secrets],
@@ -118,14 +130,16 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // call a walk through the app-level mounts below, which the rarer routes use.
   addSessionRoutes(app, {
     guard,
-    proxy,
+    forward,
     logout,
     before: [noStore, antiForgery, sessions, discardBody()],
   });
 
   app.use('/auth', noStore);
   // With ADMIN_ENABLED=false nothing answers under /admin: it is an unknown route (404).
-  if (config.adminEnabled) app.use('/admin', noStore, adminAudit(logger), antiForgery, sessions);
+  if (config.adminEnabled) {
+    app.use('/admin', noStore, audit.start, antiForgery, sessions, audit.noteActor);
+  }
   // The logout form: Origin stands in for X-CSRF, checked before the session is read, so a
   // refused post does not even roll the session's idle expiry, which another app on the same
   // site could otherwise keep alive.
@@ -133,10 +147,10 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // The session middleware only where a session is used: /auth/login and static files need none.
   app.use(['/auth/callback', '/auth/logout'], sessions);
   app.use(
-    authRouter({ config, genesys, guard, store, transactions, metrics, logout, endReplaced }),
+    authRouter({ config, genesys, guard, transactions, states, metrics, logout, endReplaced }),
   );
   if (config.adminEnabled) {
-    app.use(adminRouter({ guard, proxy, store, metrics, logger }));
+    app.use(adminRouter({ guard, forward, metrics, logger }));
   }
 
   if (config.staticDir !== undefined) {

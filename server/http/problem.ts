@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import { AppError, ServiceUnavailableError } from '../core/errors';
@@ -114,11 +115,22 @@ export function sendProblem(req: Request, res: Response, err: unknown): AppError
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const problem = sendProblem(req, res, err);
-    if (problem.status >= 500) {
-      logger.error(
-        { requestId: req.id, err: problem.cause ?? problem, status: problem.status },
-        problem.detail,
-      );
+    // A Genesys 5xx passed through is Genesys's to log; client faults are never logged here.
+    if (problem.status < 500 || problem.code === 'upstream-error') return;
+    const fields = { requestId: req.id, status: problem.status, ...problem.logFields };
+    if (problem.status === 500) {
+      // Only a bug makes a 500: the whole cause, stack included, at error level.
+      logger.error({ ...fields, err: problem.cause ?? problem }, problem.detail);
+    } else {
+      // Genesys or the store unavailable: an outage, not a bug. One line naming the cause.
+      logger.warn({ ...fields, cause: causeOf(problem.cause) }, problem.detail);
     }
   };
+}
+
+/** `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1`, or undefined when there is no native cause. */
+function causeOf(cause: unknown): string | undefined {
+  // isNativeError, not instanceof: errors from node:net may come from another realm (jest).
+  if (!types.isNativeError(cause)) return undefined;
+  return `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}`;
 }

@@ -3,17 +3,12 @@ import type { Config } from '../../config/types';
 import type { Metrics } from '../core/metrics';
 import type { GenesysClient } from '../genesys/client';
 import type { SessionGuard } from '../session/guard';
-import type { BffSessionStore } from '../stores/store';
 import { AppError, BadRequestError, MethodNotAllowedError } from '../core/errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery, singleValue } from './query';
 import { regenerateSession, saveSession } from '../session/session-ops';
 import { createLoginSecrets } from '../session/pkce';
-import {
-  LOGIN_TRANSACTION_TTL_MS,
-  hasCookie,
-  type loginTransactions,
-} from '../session/login-transaction';
+import { hasCookie, type LoginStates, type loginTransactions } from '../session/login-transaction';
 import type { EndReplaced, Logout } from '../session/logout';
 
 type Transactions = ReturnType<typeof loginTransactions>;
@@ -29,19 +24,19 @@ function found(res: Response, status: 302 | 303, location: string): void {
 
 /**
  * Login (authorization code + PKCE S256, RFC 9700 §2.1.1) and logout. The callback regenerates
- * the session id (fixation), and a state is good for one use across all replicas (the store claims it).
+ * the session id (fixation), and a state is good for one use across all replicas (spent in the store).
  */
 export function authRouter(deps: {
   config: Config;
   genesys: GenesysClient;
   guard: SessionGuard;
-  store: BffSessionStore;
+  states: LoginStates;
   transactions: Transactions;
   metrics: Metrics;
   logout: Logout;
   endReplaced: EndReplaced;
 }): Router {
-  const { config, genesys, guard, store, transactions, metrics, logout, endReplaced } = deps;
+  const { config, genesys, guard, states, transactions, metrics, logout, endReplaced } = deps;
   // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
   // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
   const router = Router({ strict: true, caseSensitive: true });
@@ -71,7 +66,7 @@ export function authRouter(deps: {
       throw new BadRequestError('The login callback has no state: start again at /auth/login.');
     }
     const tx = transactions.finish(req, res, state);
-    if (!(await store.claimOnce(`login-state:${state}`, LOGIN_TRANSACTION_TTL_MS))) {
+    if (!(await states.spend(state))) {
       metrics.logins.inc({ outcome: 'replayed' });
       throw new BadRequestError('This login state was already used: start again at /auth/login.');
     }

@@ -1,25 +1,24 @@
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import getRawBody from 'raw-body';
 import { AppError } from '../core/errors';
 
 /** Largest JSON body the gateway reads: an IdleTokenTimeout with group bundles is well under it. */
 export const JSON_BODY_LIMIT = '16kb';
 
+// Not `strict`: `null` or `"x"` is valid JSON, and the route's validator answers it with
+// "must be a JSON object" instead of body-parser's misleading "not valid JSON".
+const parseJson = express.json({ limit: JSON_BODY_LIMIT, strict: false, type: 'application/json' });
+
 /** Reads a JSON body: 415 unless the content type is JSON, 413 over the limit, 400 when malformed. */
-export function jsonBody(): RequestHandler[] {
-  return [
-    (req, _res, next) => {
-      if (!req.is('application/json')) {
-        return next(
-          new AppError(415, 'unsupported-media-type', 'Send the body as application/json.'),
-        );
-      }
-      next();
-    },
-    // Not `strict`: `null` or `"x"` is valid JSON, and the route's validator answers it with
-    // "must be a JSON object" instead of body-parser's misleading "not valid JSON".
-    express.json({ limit: JSON_BODY_LIMIT, strict: false, type: 'application/json' }),
-  ];
+export function readJsonBody(req: Request, res: Response): Promise<unknown> {
+  if (!req.is('application/json')) {
+    return Promise.reject(
+      new AppError(415, 'unsupported-media-type', 'Send the body as application/json.'),
+    );
+  }
+  return new Promise((resolve, reject) =>
+    parseJson(req, res, (err?: unknown) => (err ? reject(err) : resolve(req.body as unknown))),
+  );
 }
 
 /**
@@ -42,4 +41,13 @@ export function discardBody(): RequestHandler {
       next(err ?? undefined),
     );
   };
+}
+
+const dropBody = discardBody();
+
+/** discardBody as a promise, for a handler that reads the body after its own checks. */
+export function discardBodyOf(req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) =>
+    dropBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+  );
 }

@@ -1,7 +1,7 @@
-import type { IRouter, Request, RequestHandler, Response } from 'express';
+import type { IRouter, Request, RequestHandler } from 'express';
+import type { Forward } from './forward';
 import type { SessionGuard } from '../session/guard';
 import type { Logout } from '../session/logout';
-import type { TokenSet } from '../genesys/client';
 import { MethodNotAllowedError } from '../core/errors';
 import { booleanQuery } from './query';
 
@@ -15,44 +15,44 @@ export function addSessionRoutes(
   router: IRouter,
   deps: {
     guard: SessionGuard;
-    proxy: RequestHandler;
+    forward: Forward;
     logout: Logout;
     /** Run first on every /session route, whatever the method: the app's guards for them. */
     before: RequestHandler[];
   },
 ): void {
-  const { guard, proxy, logout, before } = deps;
-  const endOnUnauthorized = (req: Request, res: Response): Promise<void> =>
-    guard.end(req, res, 'upstream_401');
+  const { guard, forward, logout, before } = deps;
+  const preserveOf = (req: Request): boolean | undefined => booleanQuery(req, 'preserveIdleTTL');
 
-  // SPEC Part 2: preserveIdleTTL=true keeps the local idle expiry too, not only Genesys's.
-  const requireSession = guard.requireSessionKeepingIdle(
-    (req) => booleanQuery(req, 'preserveIdleTTL') === true,
+  const verify = guard.authenticated(
+    async (req, res, session) => {
+      const preserve = preserveOf(req);
+      const isHead = req.method === 'HEAD';
+      const viaGet = !isHead || preserve === true;
+      await forward(
+        req,
+        res,
+        session,
+        {
+          operation: viaGet ? 'getTokensMe' : 'headTokensMe',
+          method: viaGet ? 'GET' : 'HEAD',
+          path:
+            preserve === undefined
+              ? '/api/v2/tokens/me'
+              : `/api/v2/tokens/me?preserveIdleTTL=${preserve}`,
+        },
+        { dropBody: isHead },
+      );
+    },
+    // docs/contract.md#lifetimes: preserveIdleTTL=true keeps the local idle expiry too.
+    { keepsIdle: (req) => preserveOf(req) === true },
   );
-
-  const toUpstream: RequestHandler = (req, _res, next) => {
-    const preserve = booleanQuery(req, 'preserveIdleTTL');
-    const isHead = req.method === 'HEAD';
-    const viaGet = !isHead || preserve === true;
-    req.upstream = {
-      operation: viaGet ? 'getTokensMe' : 'headTokensMe',
-      method: viaGet ? 'GET' : 'HEAD',
-      path:
-        preserve === undefined
-          ? '/api/v2/tokens/me'
-          : `/api/v2/tokens/me?preserveIdleTTL=${preserve}`,
-      accessToken: (req.tokenSet as TokenSet).accessToken,
-      dropBody: isHead,
-      onUnauthorized: endOnUnauthorized,
-    };
-    next();
-  };
 
   router
     .route('/session')
     .all(before)
-    .head(requireSession, toUpstream, proxy)
-    .get(requireSession, toUpstream, proxy)
+    .head(verify)
+    .get(verify)
     .delete(async (req, res) => {
       await logout(req, res);
       res.status(204).end();

@@ -15,16 +15,6 @@ import {
   keepTokens,
 } from './token-refresh';
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      /** The session's live token set, opened from the vault by `requireSession`. */
-      tokenSet?: TokenSet;
-    }
-  }
-}
-
 /** How many opened token sets the guard keeps (oldest out first). */
 const OPENED_KEPT = 1024;
 
@@ -32,19 +22,35 @@ const OPENED_KEPT = 1024;
 export type EndReason =
   'logout' | 'upstream_401' | 'expired' | 'revoked' | 'refresh_failed' | 'unreadable';
 
-/** Session lifetimes, token refresh and ending sessions: the rules of SPEC "Lifetimes". */
+/** What a handler behind the guard gets: the session's user and its live token set. */
+export interface LiveSession {
+  readonly user: { readonly id: string; readonly name: string };
+  readonly tokens: TokenSet;
+}
+
+/** A route handler that runs only with a live session. */
+export type SessionHandler = (req: Request, res: Response, session: LiveSession) => Promise<void>;
+
+/** Session lifetimes, token refresh and ending sessions (docs/contract.md#lifetimes). */
 export interface SessionGuard {
-  /** 401 unless the request has a live session; leaves `req.tokenSet` ready to use. Rolls the idle expiry. */
-  readonly requireSession: RequestHandler;
   /**
-   * The same check for routes where the request may ask not to count as activity: when
-   * `keepsIdle(req)` is true (preserveIdleTTL=true), the local idle expiry stays where it was.
+   * A handler that runs `handler` only with a live session (else 401), with its token set
+   * refreshed when due. Rolls the idle expiry, unless `keepsIdle(req)` says the request must
+   * not count as activity (preserveIdleTTL=true). Whatever it throws goes to `next`.
    */
-  requireSessionKeepingIdle(keepsIdle: (req: Request) => boolean): RequestHandler;
+  authenticated(
+    handler: SessionHandler,
+    options?: { keepsIdle?: (req: Request) => boolean },
+  ): RequestHandler;
   /** Stores a fresh token set for the user (login); the caller has regenerated the session id. */
   establish(req: Request, user: { id: string; name: string }, tokens: TokenSet): void;
   /** Destroys the server-side record and clears the cookie. Safe without a session. */
   end(req: Request, res: Response, reason: EndReason): Promise<void>;
+  /**
+   * Ends every session of `userId`, on every replica (they share the store); when the request's
+   * own session is one of them, its cookie goes too. Resolves with how many ended.
+   */
+  endUser(req: Request, res: Response, userId: string, reason: EndReason): Promise<number>;
   /** The token set of the session, or undefined when it has none or it cannot be opened. */
   tokensOf(req: Request): TokenSet | undefined;
 }
@@ -142,68 +148,78 @@ export function createSessionGuard(deps: {
     logger.info({ requestId: req.id, userId, reason }, 'session ended');
   }
 
-  const checkSession =
-    (keepsIdle: (req: Request) => boolean): RequestHandler =>
-    async (req, res, next) => {
-      try {
-        const session = req.session;
-        if (!session?.user) throw new UnauthenticatedError();
-        let tokens = tokensOf(req);
-        if (!tokens) {
-          // Its key left the rotation list, or the row was tampered with: the session is dead.
-          await end(req, res, 'unreadable');
-          throw new UnauthenticatedError();
-        }
-        const now = clock();
-        if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
+  /** The live session of the request, refreshed when due; throws 401 (and ends it) otherwise. */
+  async function liveSession(
+    req: Request,
+    res: Response,
+    keepsIdle: (req: Request) => boolean,
+  ): Promise<LiveSession> {
+    const session = req.session;
+    if (!session?.user) throw new UnauthenticatedError();
+    let tokens = tokensOf(req);
+    if (!tokens) {
+      // Its key left the rotation list, or the row was tampered with: the session is dead.
+      await end(req, res, 'unreadable');
+      throw new UnauthenticatedError();
+    }
+    const now = clock();
+    if (now >= (session.createdAt ?? now) + config.session.absoluteTimeoutSeconds * 1000) {
+      await end(req, res, 'expired');
+      throw new UnauthenticatedError('The session reached its absolute lifetime: log in again.');
+    }
+    if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
+      if (tokens.refreshToken === undefined) {
+        if (now >= tokens.expiresAt) {
           await end(req, res, 'expired');
-          throw new UnauthenticatedError(
-            'The session reached its absolute lifetime: log in again.',
-          );
+          throw new UnauthenticatedError('The Genesys token expired: log in again.');
         }
-        if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
-          if (tokens.refreshToken === undefined) {
-            if (now >= tokens.expiresAt) {
-              await end(req, res, 'expired');
-              throw new UnauthenticatedError('The Genesys token expired: log in again.');
-            }
-          } else {
-            try {
-              tokens = await refresher.refresh(req, {
-                ...tokens,
-                refreshToken: tokens.refreshToken,
-              });
-            } catch (err) {
-              if (err instanceof SessionGoneError) {
-                // Ended (and counted) by whoever ended it; here only the cookie and local copy go.
-                res.clearCookie(config.session.cookieName, cookieOptions);
-                await destroySession(req);
-                throw new UnauthenticatedError();
-              }
-              // A refused refresh token (revoked, password changed) ends the session; an outage does not.
-              if (!(err instanceof RefreshRefusedError)) throw err;
-              await end(req, res, 'refresh_failed', err.removed);
-              throw new UnauthenticatedError(
-                'The Genesys session could not be renewed: log in again.',
-              );
-            }
+      } else {
+        try {
+          tokens = await refresher.refresh(req, {
+            ...tokens,
+            refreshToken: tokens.refreshToken,
+          });
+        } catch (err) {
+          if (err instanceof SessionGoneError) {
+            // Ended (and counted) by whoever ended it; here only the cookie and local copy go.
+            res.clearCookie(config.session.cookieName, cookieOptions);
+            await destroySession(req);
+            throw new UnauthenticatedError();
           }
+          // A refused refresh token (revoked, password changed) ends the session; an outage does not.
+          if (!(err instanceof RefreshRefusedError)) throw err;
+          await end(req, res, 'refresh_failed', err.removed);
+          throw new UnauthenticatedError('The Genesys session could not be renewed: log in again.');
         }
-        settleExpiry(req, tokens, keepsIdle(req));
-        req.tokenSet = tokens;
-        next();
-      } catch (err) {
-        next(err);
       }
-    };
+    }
+    settleExpiry(req, tokens, keepsIdle(req));
+    return { user: session.user, tokens };
+  }
 
-  const requireSession = checkSession(() => false);
+  const countsAsActivity = (): boolean => false;
 
   return {
-    requireSession,
-    requireSessionKeepingIdle: checkSession,
+    authenticated(handler, options = {}) {
+      const keepsIdle = options.keepsIdle ?? countsAsActivity;
+      return (req, res, next) => {
+        liveSession(req, res, keepsIdle)
+          .then((session) => handler(req, res, session))
+          .catch(next);
+      };
+    },
     tokensOf,
     end,
+    async endUser(req, res, userId, reason) {
+      const ended = await store.destroyUser(userId);
+      // Counted here, all of them: the request's own record went with the others.
+      if (ended > 0) metrics.sessionsEnded.inc({ reason }, ended);
+      if (req.session?.user?.id.toLowerCase() === userId.toLowerCase()) {
+        res.clearCookie(config.session.cookieName, cookieOptions);
+        forgetSession(req);
+      }
+      return ended;
+    },
     establish(req, user, tokens) {
       req.session.user = { id: user.id, name: user.name };
       req.session.createdAt = clock();

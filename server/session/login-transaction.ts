@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../core/errors';
 import type { TokenVault } from './token-vault';
+import type { BffSessionStore } from '../stores/store';
 
 /** A pending login: what the callback needs to finish it. */
 export interface LoginTransaction {
@@ -155,4 +156,15 @@ export function loginTransactions(options: {
       };
     },
   };
+}
+
+/** Spends login states: each is good for one use across all replicas. */
+export interface LoginStates {
+  /** True the first time `state` is spent, false ever after (within the transaction lifetime). */
+  spend(state: string): Promise<boolean>;
+}
+
+/** Login states spent through the store's one-time claims (atomic across replicas). */
+export function loginStates(store: Pick<BffSessionStore, 'claimOnce'>): LoginStates {
+  return { spend: (state) => store.claimOnce(`login-state:${state}`, LOGIN_TRANSACTION_TTL_MS) };
 }
