@@ -8,6 +8,7 @@ import { SqliteSessionStore } from '../server/stores/sqlite/store';
 import type { SqliteSessionStoreOptions } from '../server/stores/sqlite/store';
 import { createTokenVault } from '../server/session/token-vault';
 import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
+import { sessionIdsOfUser, sqliteRowCount } from './support/store-contents';
 
 const tempDirs: string[] = [];
 
@@ -31,7 +32,7 @@ function openWith(options: SqliteSessionStoreOptions): SqliteSessionStore {
 
 describeSessionStoreContract('SqliteSessionStore', {
   create: (options) => openWith({ path: path.join(tempDir(), 'sessions.sqlite'), ...options }),
-  rawSize: (store) => (store as SqliteSessionStore).rawRowCount(),
+  rawSize: (store) => sqliteRowCount((optionsOf.get(store) as SqliteSessionStoreOptions).path),
   // Another process on the same file, as far as SQLite's locking goes: its own connection.
   sameBacking: (store) => openWith(optionsOf.get(store) as SqliteSessionStoreOptions),
   cleanup: removeTempDirs,
@@ -81,7 +82,7 @@ describe('SqliteSessionStore', () => {
         user: { id: 'alice' },
         tokens: 'sealed',
       });
-      expect(await second.sessionIdsOfUser('alice')).toEqual(['s1']);
+      expect(await sessionIdsOfUser(second, 'alice')).toEqual(['s1']);
     });
 
     it('holds no token bytes when the app stores sealed tokens', async () => {
@@ -195,7 +196,7 @@ describe('SqliteSessionStore', () => {
       expect(await store.getSession('s1')).toBeNull();
       await store.setSession('s3', sessionFor(now, { userId: 'bob' }));
       expect(fs.existsSync(dbPath)).toBe(true);
-      expect(await store.sessionIdsOfUser('bob')).toEqual(['s3']);
+      expect(await sessionIdsOfUser(store, 'bob')).toEqual(['s3']);
     });
 
     it('ping notices at once, and the next ping reopens', async () => {
@@ -220,7 +221,7 @@ describe('SqliteSessionStore', () => {
       now += 1000;
       expect(await store.getSession('lost')).toBeNull();
       expect((await store.getSession('restored'))?.user?.id).toBe('alice');
-      expect(await store.sessionIdsOfUser('bob')).toEqual([]);
+      expect(await sessionIdsOfUser(store, 'bob')).toEqual([]);
     });
 
     it('checks the file at most once per interval on the hot path', async () => {
@@ -245,7 +246,7 @@ describe('SqliteSessionStore', () => {
     others.push(other);
     other.prepare("UPDATE sessions SET data = 'not json' WHERE sid = 's1'").run();
     expect(await store.getSession('s1')).toBeNull();
-    expect(store.rawRowCount()).toBe(0);
+    expect(sqliteRowCount(dbPath)).toBe(0);
   });
 });
 

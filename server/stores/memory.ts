@@ -9,27 +9,49 @@ import {
 } from './store';
 import type { BffSessionStoreOptions, LockRelease } from './store';
 
-/** Options of the in-memory store (the shared store options). */
-export type MemorySessionStoreOptions = BffSessionStoreOptions;
-
-interface Entry {
+/** One session as the memory store holds it. */
+export interface MemoryEntry {
   // Kept as JSON so neither the caller of set nor the caller of get can mutate stored state.
   readonly json: string;
   readonly expiresAt: number;
   readonly userId: string | null;
 }
 
+/** What a memory store holds: the maps it keeps its state in. */
+export interface MemoryBacking {
+  readonly sessions: Map<string, MemoryEntry>;
+  // The user index is updated in the same synchronous step as `sessions`, so they never drift.
+  readonly sidsByUser: Map<string, Set<string>>;
+  readonly claims: Map<string, number>;
+  readonly locks: Map<string, { readonly token: string; readonly until: number }>;
+}
+
+/** Empty maps for a memory store. */
+export function memoryBacking(): MemoryBacking {
+  return { sessions: new Map(), sidsByUser: new Map(), claims: new Map(), locks: new Map() };
+}
+
+/** Options of the in-memory store (the shared store options). */
+export interface MemorySessionStoreOptions extends BffSessionStoreOptions {
+  /** The maps to keep the state in, for a caller that looks at what the store holds (tests). */
+  backing?: MemoryBacking;
+}
+
 /** A single-process session store on a Map, for tests and SESSION_STORE=memory. */
 export class MemorySessionStore extends BffSessionStore {
-  private readonly sessions = new Map<string, Entry>();
-  // The user index is updated in the same synchronous step as `sessions`, so they never drift.
-  private readonly sidsByUser = new Map<string, Set<string>>();
-  private readonly claims = new Map<string, number>();
-  private readonly locks = new Map<string, { readonly token: string; readonly until: number }>();
+  private readonly sessions: Map<string, MemoryEntry>;
+  private readonly sidsByUser: Map<string, Set<string>>;
+  private readonly claims: Map<string, number>;
+  private readonly locks: Map<string, { readonly token: string; readonly until: number }>;
   private closed = false;
 
   constructor(options: MemorySessionStoreOptions = {}) {
     super(options);
+    const backing = options.backing ?? memoryBacking();
+    this.sessions = backing.sessions;
+    this.sidsByUser = backing.sidsByUser;
+    this.claims = backing.claims;
+    this.locks = backing.locks;
     this.startSweeping(options.sweepIntervalMs);
   }
 
@@ -44,7 +66,7 @@ export class MemorySessionStore extends BffSessionStore {
 
   async setSession(sid: string, sess: SessionData): Promise<void> {
     this.assertOpen();
-    const entry: Entry = {
+    const entry: MemoryEntry = {
       json: serializeSession(sess),
       expiresAt: this.expiresAtOf(sess),
       userId: sessionUserId(sess),
@@ -172,7 +194,7 @@ export class MemorySessionStore extends BffSessionStore {
   }
 
   // The entry when it is live; an expired one is deleted on the way (lazy expiry).
-  private liveEntry(sid: string, now: number): Entry | undefined {
+  private liveEntry(sid: string, now: number): MemoryEntry | undefined {
     const entry = this.sessions.get(sid);
     if (!entry) return undefined;
     if (entry.expiresAt <= now) {

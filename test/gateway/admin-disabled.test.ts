@@ -1,5 +1,6 @@
 import { startHarness, type Harness } from '../support/gateway-harness';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { sessionIdsOfUser } from '../support/store-contents';
 
 describe('with ADMIN_ENABLED=false', () => {
   let h: Harness;
@@ -26,7 +27,7 @@ describe('with ADMIN_ENABLED=false', () => {
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(res.json()).toMatchObject({ status: 404, type: 'urn:tokens-bff:problem:not-found' });
       expect(h.emulator.requests).toEqual([]);
-      expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(1);
+      expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(1);
       expect(h.logs.some((line) => line.includes('"audit":true'))).toBe(false);
     },
   );

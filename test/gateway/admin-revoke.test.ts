@@ -7,6 +7,7 @@ import {
   type EmulatorUser,
   type Fault,
 } from '../emulator/genesys-emulator';
+import { sessionIdsOfUser } from '../support/store-contents';
 
 const NEW_USER: EmulatorUser = {
   id: '9d2c4b6a-8e1f-4a3b-b5c7-d9e0f1a2b3c4',
@@ -82,7 +83,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
     expect(res.contentType).toMatch(/^application\/problem\+json/);
     expect(JSON.parse(res.text)).toMatchObject({ status: 400, detail: /userId must be a UUID/ });
     expect(h.emulator.requests).toEqual([]);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(1);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(1);
   });
 
   it('attack: a trailing slash after /tokens is an unknown route (404), not a revoke', async () => {
@@ -103,7 +104,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
     expect(h.emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       `DELETE /api/v2/tokens/${AGENT_USER.id}`,
     ]);
-    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toHaveLength(1);
+    expect(await sessionIdsOfUser(h.store, ADMIN_USER.id)).toHaveLength(1);
   });
 
   it('revoking a user with several sessions ends all of them: each answers 401 without asking Genesys', async () => {
@@ -113,7 +114,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
       await h.login(AGENT_USER),
       await h.login(AGENT_USER),
     ];
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(3);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(3);
     h.emulator.clearRequests();
 
     const res = await revoke(admin, AGENT_USER.id);
@@ -122,7 +123,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
     expect(h.emulator.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       `DELETE /api/v2/tokens/${AGENT_USER.id}`,
     ]);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
 
     h.emulator.clearRequests();
     for (const agent of agents) {
@@ -142,7 +143,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
     const res = await revoke(admin, AGENT_USER.id.toUpperCase());
     expect(res.status).toBe(204);
     expect(h.emulator.requestsFor('deleteToken')[0]?.path).toBe(`/api/v2/tokens/${AGENT_USER.id}`);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
   });
 
   it('revoking a user who has no session here still revokes upstream: 204', async () => {
@@ -170,7 +171,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
     const res = await revoke(agent, ADMIN_USER.id);
     expect(res.status).toBe(403);
     expect(res.json()).toMatchObject({ status: 403, code: 'missing.permissions' });
-    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toHaveLength(1);
+    expect(await sessionIdsOfUser(h.store, ADMIN_USER.id)).toHaveLength(1);
     expect((await admin.get('/session', { csrf: true })).status).toBe(200);
   });
 
@@ -186,7 +187,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
       new RegExp(`^${cookieName}=;.*Expires=Thu, 01 Jan 1970`, 'm'),
     );
     expect(admin.cookies.has(cookieName)).toBe(false);
-    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, ADMIN_USER.id)).toEqual([]);
 
     h.emulator.clearRequests();
     expect((await admin.get('/admin/tokens/timeout', { csrf: true })).status).toBe(401);
@@ -213,7 +214,7 @@ describe('DELETE /admin/users/:userId/tokens', () => {
         expect(res.json()).toMatchObject({ status });
       }
       h.emulator.clearFaults();
-      expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(1);
+      expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(1);
       expect((await agent.get('/session', { csrf: true })).status).toBe(200);
       expect((await admin.get('/session', { csrf: true })).status).toBe(200);
     },

@@ -1,47 +1,40 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { startHarness, type Harness } from '../support/gateway-harness';
 import type { BffSessionStore } from '../../server/stores/store';
-import { MemorySessionStore } from '../../server/stores/memory';
+import { MemorySessionStore, memoryBacking } from '../../server/stores/memory';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { memoryContents, sessionIdsOfUser, sqliteIndexedCount } from '../support/store-contents';
 
 /**
- * A store under test, plus a look at what it really holds: sessionIdsOfUser hides expired
+ * A store under test, plus a look at what it really holds: the store's listing hides expired
  * entries, so only the raw count can show a stale one left behind.
  */
 interface StoreUnderTest {
   create(clock: () => number): BffSessionStore;
   /** Index entries held, for every user, expired ones included. */
-  rawIndexed(store: BffSessionStore): number;
+  rawIndexed(): number;
   cleanup(): void;
 }
 
-const memory = (): StoreUnderTest => ({
-  // No background sweep: the tests decide when one runs.
-  create: (clock) => new MemorySessionStore({ clock, sweepIntervalMs: 0 }),
-  rawIndexed: (store) => (store as MemorySessionStore).rawSize().indexedSessions,
-  cleanup: () => undefined,
-});
+const memory = (): StoreUnderTest => {
+  const backing = memoryBacking();
+  return {
+    // No background sweep: the tests decide when one runs.
+    create: (clock) => new MemorySessionStore({ clock, sweepIntervalMs: 0, backing }),
+    rawIndexed: () => memoryContents(backing).indexedSessions,
+    cleanup: () => undefined,
+  };
+};
 
 const sqlite = (): StoreUnderTest => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-admin-index-'));
   const file = path.join(dir, 'sessions.sqlite');
   return {
     create: (clock) => new SqliteSessionStore({ path: file, clock, sweepIntervalMs: 0 }),
-    rawIndexed: () => {
-      const db = new Database(file, { readonly: true, fileMustExist: true });
-      try {
-        return db
-          .prepare<[], number>('SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL')
-          .pluck()
-          .get() as number;
-      } finally {
-        db.close();
-      }
-    },
+    rawIndexed: () => sqliteIndexedCount(file),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 };
@@ -52,7 +45,7 @@ describe.each([
 ])('the user → sessions index, on %s', (_name, make) => {
   let h: Harness;
   let kind: StoreUnderTest;
-  const raw = (): number => kind.rawIndexed(h.store);
+  const raw = (): number => kind.rawIndexed();
 
   beforeEach(async () => {
     kind = make();
@@ -66,9 +59,9 @@ describe.each([
   it('logout (DELETE /session) takes the session out of the index', async () => {
     const first = await h.login(AGENT_USER);
     await h.login(AGENT_USER);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(2);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(2);
     expect((await first.request('DELETE', '/session', { csrf: true })).status).toBe(204);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(1);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(1);
     expect(raw()).toBe(1);
   });
 
@@ -80,7 +73,7 @@ describe.each([
     expect(raw()).toBe(1);
     expect(await h.store.sweep()).toBeGreaterThanOrEqual(1);
     expect(raw()).toBe(0);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
     expect((await agent.get('/session', { csrf: true })).status).toBe(401);
     expect(raw()).toBe(0);
   });
@@ -88,12 +81,12 @@ describe.each([
   it('five logins then five logouts leave the index empty', async () => {
     const clients = [];
     for (let i = 0; i < 5; i += 1) clients.push(await h.login(AGENT_USER));
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toHaveLength(5);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toHaveLength(5);
     expect(raw()).toBe(5);
     for (const client of clients) {
       expect((await client.request('DELETE', '/session', { csrf: true })).status).toBe(204);
     }
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
     expect(raw()).toBe(0);
   });
 
@@ -106,8 +99,8 @@ describe.each([
       csrf: true,
     });
     expect(res.status).toBe(204);
-    expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
-    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toHaveLength(1);
+    expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, ADMIN_USER.id)).toHaveLength(1);
     expect(raw()).toBe(1);
   });
 });

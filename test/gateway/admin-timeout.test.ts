@@ -2,6 +2,7 @@ import http from 'node:http';
 import { startHarness, type Harness } from '../support/gateway-harness';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import { ADMIN_USER, AGENT_USER, type IdleTokenTimeout } from '../emulator/genesys-emulator';
+import { sessionIdsOfUser } from '../support/store-contents';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const GROUP = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
@@ -141,7 +142,7 @@ describe('GET /admin/tokens/timeout', () => {
     expect(res.status).toBe(401);
     expect(problemOf(res).type).toBe('urn:tokens-bff:problem:unauthenticated');
     expect(admin.cookies.size).toBe(0);
-    expect(await h.store.sessionIdsOfUser(ADMIN_USER.id)).toEqual([]);
+    expect(await sessionIdsOfUser(h.store, ADMIN_USER.id)).toEqual([]);
     h.emulator.clearRequests();
     const again = await admin.get('/admin/tokens/timeout', { csrf: true });
     expect(again.status).toBe(401);

@@ -2,8 +2,9 @@ import { AGENT_USER } from '../emulator/genesys-emulator';
 import { BrowserClient } from '../support/browser-client';
 import { startHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
+import { sessionIdsOfUser } from '../support/store-contents';
 
-/** Upstream headers SPEC lets through; everything else from Genesys stays behind. */
+/** Upstream headers the contract lets through; everything else from Genesys stays behind. */
 const KEPT = /^(content-type|retry-after|inin-correlation-id|inin-ratelimit-.*)$/;
 
 describe('/session when Genesys misbehaves', () => {
@@ -137,7 +138,7 @@ describe('/session when Genesys misbehaves', () => {
         // The cookie is cleared and the server-side record is gone.
         expect(browser.cookies.has(cookieName)).toBe(false);
         expect(await h.store.countSessions()).toBe(0);
-        expect(await h.store.sessionIdsOfUser(AGENT_USER.id)).toEqual([]);
+        expect(await sessionIdsOfUser(h.store, AGENT_USER.id)).toEqual([]);
 
         // The next call is refused locally, without an upstream call.
         h.emulator.clearRequests();
