@@ -114,13 +114,6 @@ export class MemorySessionStore extends BffSessionStore {
     this.sidsByUser.clear();
   }
 
-  async sessionIdsOfUser(userId: string): Promise<string[]> {
-    this.assertOpen();
-    const now = this.clock();
-    const sids = [...(this.sidsByUser.get(userId) ?? [])];
-    return sids.filter((sid) => this.liveEntry(sid, now) !== undefined);
-  }
-
   async destroyUser(userId: string): Promise<number> {
     this.assertOpen();
     const now = this.clock();
@@ -220,24 +213,5 @@ export class MemorySessionStore extends BffSessionStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreUnavailableError('session store is closed');
-  }
-
-  /** Entries held, expired ones included, for tests that check nothing grows without bound. */
-  rawSize(): {
-    sessions: number;
-    indexedUsers: number;
-    indexedSessions: number;
-    claims: number;
-    locks: number;
-  } {
-    let indexedSessions = 0;
-    for (const sids of this.sidsByUser.values()) indexedSessions += sids.size;
-    return {
-      sessions: this.sessions.size,
-      indexedUsers: this.sidsByUser.size,
-      indexedSessions,
-      claims: this.claims.size,
-      locks: this.locks.size,
-    };
   }
 }

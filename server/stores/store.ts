@@ -101,8 +101,6 @@ export abstract class BffSessionStore extends session.Store {
   abstract countSessions(): Promise<number>;
   /** Removes every session. */
   abstract clearSessions(): Promise<void>;
-  /** ids of live sessions whose data.user.id === userId */
-  abstract sessionIdsOfUser(userId: string): Promise<string[]>;
   /** destroy all sessions of the user; resolves with how many were destroyed */
   abstract destroyUser(userId: string): Promise<number>;
   /**

@@ -101,22 +101,6 @@ end
 return out
 `);
 
-/** KEYS[1] user; ARGV prefix, uid, now. The user's live sids; stale members are pruned on the way. */
-const USER_SESSIONS = script(`
-local live = {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. 'sess:' .. sid
-  local v = redis.call('HMGET', key, 'exp', 'uid')
-  if v[1] and v[2] == ARGV[2] and tonumber(v[1]) > tonumber(ARGV[3]) then
-    live[#live + 1] = sid
-  else
-    redis.call('SREM', KEYS[1], sid)
-    if v[1] and v[2] == ARGV[2] then redis.call('DEL', key) end
-  end
-end
-return live
-`);
-
 /** KEYS[1] user; ARGV prefix, uid, now. Deletes every session of the user and the set; returns the live count. */
 const DESTROY_USER = script(`
 local n = 0
@@ -245,7 +229,6 @@ const SCRIPTS = [
   SET_SESSION,
   DESTROY_SESSION,
   SCAN_SESSIONS,
-  USER_SESSIONS,
   DESTROY_USER,
   PRUNE_USER,
   PRUNE_USERS,
@@ -410,16 +393,6 @@ export class RedisSessionStore extends BffSessionStore {
     }
   }
 
-  async sessionIdsOfUser(userId: string): Promise<string[]> {
-    if (userId === '') return [];
-    const sids = await this.eval(
-      USER_SESSIONS,
-      [this.userKey(userId)],
-      [this.prefix, userId, String(this.clock())],
-    );
-    return sids as string[];
-  }
-
   async destroyUser(userId: string): Promise<number> {
     if (userId === '') return 0;
     const destroyed = await this.eval(
@@ -515,15 +488,6 @@ export class RedisSessionStore extends BffSessionStore {
     } catch {
       // Closing is best effort: the connection is abandoned either way.
     }
-  }
-
-  /** Keys under this store's prefix (expired and index entries included), for tests that check nothing leaks. */
-  async rawKeyCount(): Promise<number> {
-    let count = 0;
-    await this.scanKeys(`${globEscape(this.prefix)}*`, async (keys) => {
-      count += keys.length;
-    });
-    return count;
   }
 
   // Redis answers one connection's commands in order, but an operation's promise settles some

@@ -26,7 +26,7 @@ export interface SqliteSessionStoreOptions extends BffSessionStoreOptions {
 const SCHEMA_VERSION = 1;
 
 // The user index is a column of the session row, so logout, expiry and sweeps cannot leave
-// stale index entries behind; (user_id, expires_at) serves sessionIdsOfUser, expires_at the sweep.
+// stale index entries behind; (user_id, expires_at) serves destroyUser, expires_at the sweep.
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS sessions (
     sid TEXT PRIMARY KEY NOT NULL,
@@ -79,17 +79,7 @@ function prepareStatements(db: Database.Database) {
     count: db
       .prepare<[number], number>('SELECT COUNT(*) FROM sessions WHERE expires_at > ?')
       .pluck(),
-    countRaw: db
-      .prepare<[], number>(
-        'SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM claims) + (SELECT COUNT(*) FROM locks)',
-      )
-      .pluck(),
     clear: db.prepare<[]>('DELETE FROM sessions'),
-    idsOfUser: db
-      .prepare<[string, number], string>(
-        'SELECT sid FROM sessions WHERE user_id = ? AND expires_at > ?',
-      )
-      .pluck(),
     destroyUser: db
       .prepare<[string], number>('DELETE FROM sessions WHERE user_id = ? RETURNING expires_at')
       .pluck(),
@@ -200,10 +190,6 @@ export class SqliteSessionStore extends BffSessionStore {
     this.run('write', (s) => s.clear.run());
   }
 
-  async sessionIdsOfUser(userId: string): Promise<string[]> {
-    return this.run('read', (s) => s.idsOfUser.all(userId, this.clock()));
-  }
-
   async destroyUser(userId: string): Promise<number> {
     const now = this.clock();
     // Expired rows of the user go too, but only live sessions count as destroyed.
@@ -261,11 +247,6 @@ export class SqliteSessionStore extends BffSessionStore {
     const handle = this.handle;
     this.handle = undefined;
     closeQuietly(handle);
-  }
-
-  /** Rows held (sessions, claims and locks, expired ones included), for tests that check nothing leaks. */
-  rawRowCount(): number {
-    return this.run('read', (s) => s.countRaw.get() ?? 0);
   }
 
   private open(): Handle {
