@@ -1,6 +1,33 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const NO_TEST_TREE = {
+  group: ['**/test/**', '../test/*', '../../test/*'],
+  message: 'server/ must not import test/.',
+};
+
+/** Forbids the files under `room` to import from the rooms named in `above`. */
+function fence(room, above) {
+  const group = above.flatMap((r) => [`../${r}/*`, `../../${r}/*`, `../../../${r}/*`]);
+  return {
+    files: [`${room}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            NO_TEST_TREE,
+            {
+              group,
+              message: `${room} may not import from ${above.join(', ')}: see the rooms in docs/architecture.md.`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'jest.config.js'] },
   js.configs.recommended,
@@ -59,18 +86,14 @@ export default tseslint.config(
   {
     // Production code never reaches into the test tree (the emulator lives there).
     files: ['server/**/*.ts', 'config/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/test/**', '../test/*', '../../test/*'],
-              message: 'server/ must not import test/.',
-            },
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': ['error', { patterns: [NO_TEST_TREE] }] },
   },
+  // The rooms of server/, top to bottom: http (the listener and the app that composes the rest)
+  // → routes → session → genesys and stores → core. A room imports only the rooms below it, so
+  // nothing calls back up (docs/architecture.md).
+  fence('server/routes', ['http', 'stores']),
+  fence('server/session', ['http', 'routes']),
+  fence('server/genesys', ['http', 'routes', 'session', 'stores']),
+  fence('server/stores', ['http', 'routes', 'session', 'genesys']),
+  fence('server/core', ['http', 'routes', 'session', 'genesys', 'stores']),
 );

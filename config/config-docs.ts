@@ -8,7 +8,7 @@ export interface ConfigTableRow {
 }
 
 /**
- * The README configuration table, one row per variable in SPEC order, built from the docs
+ * The README configuration table, one row per variable in the order of config/schema.ts, built from the docs
  * registered with the schema so that README and code cannot disagree.
  */
 export const configTableRows: readonly ConfigTableRow[] = Object.freeze(

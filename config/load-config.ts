@@ -40,7 +40,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Position of a problem's variable in the SPEC table; NAME_FILE sorts with NAME. */
+/** Position of a problem's variable in the configuration table (config/schema.ts); NAME_FILE sorts with NAME. */
 function variableRank(variable: string): number {
   const index = (CONFIG_VARIABLES as readonly string[]).indexOf(variable.replace(/_FILE$/, ''));
   return index === -1 ? CONFIG_VARIABLES.length : index;
@@ -51,7 +51,7 @@ function variableRank(variable: string): number {
  *
  * Every secret may be given as NAME_FILE (a path, read with `readFile`; one trailing newline is
  * trimmed). All problems are collected and thrown together as one ConfigError whose message
- * names each bad variable and why, in the order of the SPEC table, and never a secret's value.
+ * names each bad variable and why, in the order of the configuration table, and never a secret's value.
  * Variables the gateway does not know (PATH, HOME, …) are ignored.
  */
 export function loadConfig(

@@ -254,9 +254,9 @@ export const LOG_LEVELS: readonly LogLevel[] = [
 export const SESSION_STORES: readonly SessionStoreKind[] = ['sqlite', 'redis', 'memory'];
 
 /**
- * The configuration schema: one entry per environment variable, in the order of the
- * Configuration table of SPEC.md (problems are reported in this order too). Each carries its
- * parser, its default and its README line. Unknown variables (PATH, HOME, …) are stripped.
+ * The configuration schema: one entry per environment variable, in the order of the README's
+ * configuration table (problems are reported in this order too; docs/contract.md#configuration
+ * states the rules). Each carries its parser, its default and its README line. Unknown variables (PATH, HOME, …) are stripped.
  */
 export const configSchema = z
   .object({
@@ -404,7 +404,7 @@ export const configSchema = z
 /** The parsed environment, before loadConfig derives the Config from it. */
 export type ParsedEnv = z.output<typeof configSchema>;
 
-/** The variable names in SPEC order. */
+/** The variable names in table order. */
 export const CONFIG_VARIABLES: readonly (keyof ParsedEnv)[] = Object.freeze(
   Object.keys(configSchema.shape) as (keyof ParsedEnv)[],
 );

@@ -9,7 +9,7 @@ import {
   runConfigTable,
 } from '../scripts/config-table';
 
-// The variables of SPEC.md's Configuration table, in its order (problems are sorted by it), then
+// The variables of the configuration table (docs/contract.md#configuration), in its order (problems are sorted by it), then
 // those of its Part 2 in the order it names them.
 const SPEC_VARIABLES = [
   'PORT',
@@ -64,7 +64,7 @@ function memoryIo(files: Record<string, string> = {}) {
 }
 
 describe('configuration docs', () => {
-  it('cover exactly the variables of the SPEC table, in its order', () => {
+  it('cover exactly the variables of the configuration table, in its order', () => {
     expect(CONFIG_VARIABLES).toEqual(SPEC_VARIABLES);
     expect(configTableRows.map((row) => row.variable)).toEqual(SPEC_VARIABLES);
   });

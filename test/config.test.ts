@@ -139,8 +139,8 @@ describe('loadConfig', () => {
   });
 
   describe('one message for every problem', () => {
-    it('reports all bad variables at once, in the order of the SPEC table', () => {
-      // Listed out of order on purpose: the message follows the SPEC table, not the env.
+    it('reports all bad variables at once, in the order of the configuration table', () => {
+      // Listed out of order on purpose: the message follows the configuration table, not the env.
       const error = failure({
         IDP_LOGOUT: 'maybe',
         SESSION_STORE: 'redis',

@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { ForbiddenError } from '../core/errors';
 
 /**
- * Anti-forgery for state-changing and token-bearing routes (SPEC "Security rules", RFC 10017 BFF):
+ * Anti-forgery for state-changing and token-bearing routes (docs/contract.md#anti-forgery, RFC 10017 BFF):
  * a custom header forces a CORS preflight that the gateway never answers; Origin and
  * Sec-Fetch-Site refuse other origins, including other apps on the same site.
  * With `originStandsIn`, an exact same Origin replaces the header (plain HTML form posts).

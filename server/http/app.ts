@@ -76,7 +76,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     name: config.session.cookieName,
     secret: [...config.session.secrets],
     store,
-    // 256 bits from the CSPRNG (SPEC: at least 128).
+    // 256 bits from the CSPRNG (docs/contract.md#cookies: at least 128).
     genid: () => randomToken(32),
     resave: false,
     saveUninitialized: false,
@@ -120,7 +120,12 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // the app's own requests and sends other sites nothing.
   app.use(securityHeaders({ referrerPolicy: { policy: 'same-origin' } }));
   // Ops first: probes must answer when the store is down, create no session and log no line.
-  addOpsRoutes(app, { store, metrics, lifecycle, serveMetrics: config.metricsPort === undefined });
+  addOpsRoutes(app, {
+    pingStore: () => store.ping(),
+    metrics,
+    lifecycle,
+    serveMetrics: config.metricsPort === undefined,
+  });
   app.use(accessLog(logger, metrics));
 
   const antiForgery = requireAntiForgery(config.publicOrigin);

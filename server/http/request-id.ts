@@ -11,7 +11,7 @@ declare global {
   }
 }
 
-// SPEC: keep the caller's id only when it is short and safe to echo into headers and logs.
+// docs/contract.md#request-ids: keep the caller's id only when it is short and safe to echo into headers and logs.
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Adopts a safe incoming X-Request-Id or mints a UUID, and echoes it on every response. */

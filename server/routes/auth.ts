@@ -140,7 +140,8 @@ export function authRouter(deps: {
     },
   );
 
-  // A known path asked with another method is a 405 with Allow (SPEC "Errors"), not a 404.
+  // A known path asked with another method is a 405 with Allow, not a 404
+  // (docs/contract.md#route-rules).
   router.all(['/auth/login', '/auth/callback'], (_req, _res, next) =>
     next(new MethodNotAllowedError(['GET', 'HEAD'])),
   );

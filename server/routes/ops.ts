@@ -1,6 +1,5 @@
 import type { IRouter, RequestHandler } from 'express';
 import type { Metrics } from '../core/metrics';
-import type { BffSessionStore } from '../stores/store';
 import { MethodNotAllowedError, ServiceUnavailableError } from '../core/errors';
 import { withTimeout } from '../core/timeout';
 
@@ -10,7 +9,8 @@ export interface Lifecycle {
   readonly shuttingDown: boolean;
 }
 
-// SPEC: store down ⇒ 503 within 2 s; a probe must not hang on a wedged store.
+// docs/contract.md#upstream-and-store-failures: store down ⇒ 503 within 2 s; a probe must not
+// hang on a wedged store.
 const READY_TIMEOUT_MS = 1500;
 
 /**
@@ -21,7 +21,8 @@ const READY_TIMEOUT_MS = 1500;
 export function addOpsRoutes(
   router: IRouter,
   deps: {
-    store: BffSessionStore;
+    /** Resolves when the session store answers; rejects when it cannot serve. */
+    pingStore: () => Promise<void>;
     metrics: Metrics;
     lifecycle: Lifecycle;
     serveMetrics: boolean;
@@ -40,7 +41,7 @@ export function addOpsRoutes(
       return next(new ServiceUnavailableError('The gateway is shutting down.'));
     }
     try {
-      await withTimeout(deps.store.ping(), READY_TIMEOUT_MS);
+      await withTimeout(deps.pingStore(), READY_TIMEOUT_MS);
     } catch (err) {
       deps.metrics.storeErrors.inc();
       return next(new ServiceUnavailableError('The session store is unreachable.', err));

@@ -20,7 +20,7 @@ export function singleValue(query: Request['query'], name: string): string | und
 
 /**
  * Whether the query also has `name[]` or `name[x]`: Express 5's simple parser keeps such a key
- * as it is, so `preserveIdleTTL[]=true` would otherwise pass as "no flag" (SPEC Part 2: 400).
+ * as it is, so `preserveIdleTTL[]=true` would otherwise pass as "no flag" (docs/contract.md#query-flags: 400).
  */
 function hasBracketed(query: Request['query'], name: string): boolean {
   for (const key in query) {
@@ -31,7 +31,7 @@ function hasBracketed(query: Request['query'], name: string): boolean {
   return false;
 }
 
-/** An optional `true`/`false` query flag, exactly those words (SPEC: else 400). */
+/** An optional `true`/`false` query flag, exactly those words (docs/contract.md#query-flags: else 400). */
 export function booleanQuery(req: Request, name: string): boolean | undefined {
   const value = singleQuery(req, name);
   if (value === undefined) return undefined;

@@ -98,9 +98,9 @@ export function createSessionGuard(deps: {
   }
 
   const idleMs = config.session.idleTimeoutSeconds * 1000;
-  // SPEC Part 2 allows a coarse roll: the idle expiry moves only once that gains a tenth of the
-  // idle timeout, so most requests neither write the store nor sign a new cookie. A session
-  // then ends between 0.9 and 1 idle timeout after its last request.
+  // The contract allows a coarse roll (docs/contract.md#lifetimes): the idle expiry moves only
+  // once that gains a tenth of the idle timeout, so most requests neither write the store nor
+  // sign a new cookie. A session then ends between 0.9 and 1 idle timeout after its last request.
   const rollStepMs = idleMs / 10;
 
   /**

@@ -13,7 +13,7 @@ export interface LoginTransaction {
   readonly issuedAt: number;
 }
 
-/** SPEC: the login transaction lives 10 minutes. */
+/** docs/contract.md#login-transaction: a login transaction lives 10 minutes. */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 const CALLBACK_PATH = '/auth/callback';
 
@@ -51,7 +51,7 @@ interface Binding {
 }
 
 /**
- * The login transaction lives in its own cookie per pending login (SPEC, RFC 10017): Lax so it
+ * The login transaction lives in its own cookie per pending login (docs/contract.md#login-transaction, RFC 10017): Lax so it
  * survives the cross-site return from Genesys while the session cookie stays Strict, scoped to
  * /auth/callback, sealed with AES-GCM (integrity and secrecy of the PKCE verifier). The cookie
  * name carries a digest of the state so logins started in several tabs do not overwrite each other.

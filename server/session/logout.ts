@@ -8,7 +8,7 @@ import type { SessionGuard } from './guard';
 export type Logout = (req: Request, res: Response) => Promise<void>;
 
 /**
- * Ends a session that a new login replaced (SPEC Part 2): its record went with the session id
+ * Ends a session that a new login replaced (docs/contract.md#logging-in-again): its record went with the session id
  * at regenerate, and its token must not stay live at Genesys.
  */
 export type EndReplaced = (
@@ -18,7 +18,7 @@ export type EndReplaced = (
 
 /**
  * Ends the local session first, then revokes the token upstream: the session is gone whatever
- * Genesys answers, even when it is down or slow (SPEC: DELETE /session always 204).
+ * Genesys answers, even when it is down or slow (docs/contract.md#logout: DELETE /session is 204).
  */
 export function createLogout(deps: {
   guard: SessionGuard;

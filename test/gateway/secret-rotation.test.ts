@@ -7,7 +7,7 @@ import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { BrowserClient } from '../support/browser-client';
 import { startHarness, TEST_SESSION_SECRET, type Harness } from '../support/gateway-harness';
 
-// SPEC: "the first key encrypts, every listed key decrypts; rotating the secret list keeps old
+// docs/contract.md#tokens-at-rest: "the first key encrypts, every listed key decrypts; rotating the secret list keeps old
 // sessions readable until their secret is removed". Each step is a restart on the same SQLite file.
 const NEW_SECRET = 'rotated-session-secret-0123456789abcdef-xyz';
 

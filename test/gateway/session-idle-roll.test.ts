@@ -9,7 +9,7 @@ import {
 } from '../support/gateway-harness';
 
 const IDLE_SECONDS = 1000;
-/** SPEC Part 2: the roll may be coarse; the gateway's step is a tenth of the idle timeout. */
+/** docs/contract.md#lifetimes: the roll may be coarse; the gateway's step is a tenth of the idle timeout. */
 const STEP_SECONDS = IDLE_SECONDS / 10;
 
 describe('the idle expiry rolls coarsely, and never for preserveIdleTTL=true', () => {

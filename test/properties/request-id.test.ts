@@ -9,7 +9,7 @@ import { HOSTILE_FRAGMENTS, hostileString, RUNS } from './arbitraries';
 const SAFE_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-';
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** The SPEC rule, written without the middleware's regex: 1–128 characters of [A-Za-z0-9._:-]. */
+/** The contract's rule (docs/contract.md#request-ids), written without the middleware's regex: 1–128 characters of [A-Za-z0-9._:-]. */
 function isSafeId(value: string): boolean {
   return (
     value.length >= 1 && value.length <= 128 && [...value].every((c) => SAFE_CHARS.includes(c))

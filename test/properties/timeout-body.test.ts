@@ -11,7 +11,7 @@ const spec = JSON.parse(
   readFileSync(path.resolve(__dirname, '../emulator/tokens-openapi.json'), 'utf8'),
 ) as { definitions: Record<string, unknown> };
 
-/** Swagger 2.0 models allow unknown fields; the gateway does not (SPEC: no unknown fields). */
+/** Swagger 2.0 models allow unknown fields; the gateway does not (docs/contract.md#routes: no unknown fields). */
 function closed(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closed);
   if (typeof schema !== 'object' || schema === null) return schema;

@@ -1,5 +1,9 @@
 import fc from 'fast-check';
-import { createTokenVault, TokenVaultError, tokenVaultKeyId } from '../../server/session/token-vault';
+import {
+  createTokenVault,
+  TokenVaultError,
+  tokenVaultKeyId,
+} from '../../server/session/token-vault';
 import { anyInput, edited, hostileString, isWellFormed, longString, RUNS } from './arbitraries';
 
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes));

@@ -2,7 +2,7 @@ import type { ClientResponse } from './browser-client';
 
 /**
  * Asserts an RFC 9457 problem answer made by the gateway: the status, application/problem+json,
- * the members SPEC names, the response's own request id, and no stack trace. Returns the body.
+ * the members the contract names, the response's own request id, and no stack trace. Returns the body.
  */
 export function expectProblem(
   res: Pick<ClientResponse, 'status' | 'headers' | 'text'>,

@@ -1,6 +1,6 @@
 import type { BrowserClient, ClientResponse } from './browser-client';
 
-/** SPEC: store down ⇒ 503 within 2 s. */
+/** docs/contract.md#upstream-and-store-failures: store down ⇒ 503 within 2 s. */
 export const STORE_DOWN_BUDGET_MS = 2000;
 
 /** Moves the cookies a browser holds for one gateway over to another gateway's origin. */
@@ -16,7 +16,7 @@ export async function timed(run: () => Promise<ClientResponse>): Promise<[Client
   return [res, Date.now() - started];
 }
 
-/** A 503 problem answer within SPEC's budget for a store that is down. */
+/** A 503 problem answer within the contract's budget for a store that is down. */
 export function expectStoreDown(res: ClientResponse, ms: number): void {
   expect(res.status).toBe(503);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
