@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { StoreUnavailableError } from '../server/stores/store';
+import { StoreUnavailableError } from '../server/stores/errors';
+import { expressSessionStore } from '../server/stores/express-adapter';
 import { RedisSessionStore } from '../server/stores/redis/store';
 import type { RedisSessionStoreOptions } from '../server/stores/redis/store';
 import { createTokenVault } from '../server/session/token-vault';
@@ -185,8 +186,10 @@ describe('RedisSessionStore', () => {
   describe('when Redis goes away', () => {
     it('rejects every operation with StoreUnavailableError within ~1 s, stays up, and recovers by itself once Redis is back', async () => {
       const store = await open();
+      // What express-session sees: a 'disconnect' would make it serve requests without sessions.
+      const expressStore = expressSessionStore(store);
       const disconnects: unknown[] = [];
-      store.on('disconnect', () => disconnects.push('disconnect'));
+      expressStore.on('disconnect', () => disconnects.push('disconnect'));
       await store.setSession('s1', sessionFor(now, { userId: 'alice' }));
 
       await redis.kill();
@@ -207,7 +210,9 @@ describe('RedisSessionStore', () => {
         expect([name, err]).toEqual([name, expect.any(StoreUnavailableError)]);
         expect(ms).toBeLessThan(1200);
       }
-      const callbackErr = await new Promise((resolve) => store.get('s1', (err) => resolve(err)));
+      const callbackErr = await new Promise((resolve) =>
+        expressStore.get('s1', (err) => resolve(err)),
+      );
       expect(callbackErr).toBeInstanceOf(StoreUnavailableError);
 
       await redis.restart();

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError } from '../server/stores/store';
+import { StoreUnavailableError } from '../server/stores/errors';
+import { expressSessionStore } from '../server/stores/express-adapter';
 import { SqliteSessionStore } from '../server/stores/sqlite/store';
 import type { SqliteSessionStoreOptions } from '../server/stores/sqlite/store';
 import { createTokenVault } from '../server/session/token-vault';
@@ -146,7 +147,7 @@ describe('SqliteSessionStore', () => {
       await expect(store.destroyUser('alice')).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
       const setErr = await new Promise((resolve) =>
-        store.set('s3', sessionFor(now), (err) => resolve(err)),
+        expressSessionStore(store).set('s3', sessionFor(now), (err) => resolve(err)),
       );
       expect(setErr).toBeInstanceOf(StoreUnavailableError);
       expect(Date.now() - started).toBeLessThan(200);

@@ -4,6 +4,7 @@ import type { Config } from '../../config/types';
 import type { Logger } from '../core/logger';
 import { createMetrics, type Metrics } from '../core/metrics';
 import { StoreUnavailableError, type BffSessionStore } from '../stores/store';
+import { expressSessionStore } from '../stores/express-adapter';
 import { createTokenVault } from '../session/token-vault';
 import { createGenesysClient, type GenesysClient } from '../genesys/client';
 import { createGenesysHttp } from '../genesys/http';
@@ -75,7 +76,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   const loadSession = session({
     name: config.session.cookieName,
     secret: [...config.session.secrets],
-    store,
+    store: expressSessionStore(store),
     // 256 bits from the CSPRNG (docs/contract.md#cookies: at least 128).
     genid: () => randomToken(32),
     resave: false,

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { SessionData } from 'express-session';
+import type { LockRelease, SessionStore } from './contract';
+import { StoreUnavailableError } from './errors';
+import { silentLogger, type StoreOptions } from './options';
 import {
-  BffSessionStore,
-  StoreUnavailableError,
   deserializeSession,
   serializeSession,
+  expiryRule,
   sessionUserId,
-} from './store';
-import type { BffSessionStoreOptions, LockRelease } from './store';
+  type ExpiryRule,
+  type SessionData,
+} from './session-data';
+import { startSweeper, type Sweeper } from './sweeper';
 
 /** One session as the memory store holds it. */
 export interface MemoryEntry {
@@ -32,13 +35,16 @@ export function memoryBacking(): MemoryBacking {
 }
 
 /** Options of the in-memory store (the shared store options). */
-export interface MemorySessionStoreOptions extends BffSessionStoreOptions {
+export interface MemorySessionStoreOptions extends StoreOptions {
   /** The maps to keep the state in, for a caller that looks at what the store holds (tests). */
   backing?: MemoryBacking;
 }
 
 /** A single-process session store on a Map, for tests and SESSION_STORE=memory. */
-export class MemorySessionStore extends BffSessionStore {
+export class MemorySessionStore implements SessionStore {
+  private readonly clock: () => number;
+  private readonly expiresAt: ExpiryRule;
+  private readonly sweeper: Sweeper;
   private readonly sessions: Map<string, MemoryEntry>;
   private readonly sidsByUser: Map<string, Set<string>>;
   private readonly claims: Map<string, number>;
@@ -46,13 +52,18 @@ export class MemorySessionStore extends BffSessionStore {
   private closed = false;
 
   constructor(options: MemorySessionStoreOptions = {}) {
-    super(options);
+    this.clock = options.clock ?? Date.now;
+    this.expiresAt = expiryRule(options);
     const backing = options.backing ?? memoryBacking();
     this.sessions = backing.sessions;
     this.sidsByUser = backing.sidsByUser;
     this.claims = backing.claims;
     this.locks = backing.locks;
-    this.startSweeping(options.sweepIntervalMs);
+    this.sweeper = startSweeper(
+      () => this.sweep(),
+      options.sweepIntervalMs,
+      options.logger ?? silentLogger,
+    );
   }
 
   async getSession(sid: string): Promise<SessionData | null> {
@@ -68,7 +79,7 @@ export class MemorySessionStore extends BffSessionStore {
     this.assertOpen();
     const entry: MemoryEntry = {
       json: serializeSession(sess),
-      expiresAt: this.expiresAtOf(sess),
+      expiresAt: this.expiresAt(sess, this.clock()),
       userId: sessionUserId(sess),
     };
     this.remove(sid);
@@ -179,7 +190,7 @@ export class MemorySessionStore extends BffSessionStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.stopSweeping();
+    this.sweeper.stop();
     this.sessions.clear();
     this.sidsByUser.clear();
     this.claims.clear();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startHarness, type Harness } from '../support/gateway-harness';
-import type { BffSessionStore } from '../../server/stores/store';
+import type { SessionStore } from '../../server/stores/contract';
 import { MemorySessionStore, memoryBacking } from '../../server/stores/memory';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
@@ -13,7 +13,7 @@ import { memoryContents, sessionIdsOfUser, sqliteIndexedCount } from '../support
  * entries, so only the raw count can show a stale one left behind.
  */
 interface StoreUnderTest {
-  create(clock: () => number): BffSessionStore;
+  create(clock: () => number): SessionStore;
   /** Index entries held, for every user, expired ones included. */
   rawIndexed(): number;
   cleanup(): void;

@@ -2,8 +2,9 @@ import express from 'express';
 import session from 'express-session';
 import type { SessionData } from 'express-session';
 import request from 'supertest';
-import { StoreUnavailableError } from '../../server/stores/store';
-import type { BffSessionStore } from '../../server/stores/store';
+import type { SessionStore } from '../../server/stores/contract';
+import { StoreUnavailableError } from '../../server/stores/errors';
+import { expressSessionStore, type ExpressSessionStore } from '../../server/stores/express-adapter';
 import { sessionIdsOfUser } from './store-contents';
 
 /** What the contract passes to a store factory. */
@@ -18,14 +19,14 @@ export interface ContractStoreOptions {
 /** How a store implementation plugs into the contract suite. */
 export interface SessionStoreContractHarness {
   /** A fresh, empty store. */
-  create(options: ContractStoreOptions): BffSessionStore | Promise<BffSessionStore>;
+  create(options: ContractStoreOptions): SessionStore | Promise<SessionStore>;
   /** Entries the store holds, expired and index entries included, to prove nothing leaks. */
-  rawSize(store: BffSessionStore): number | Promise<number>;
+  rawSize(store: SessionStore): number | Promise<number>;
   /**
    * A second store on the same backing as `store` (same file, same Redis and prefix), as another
    * replica would open it; omitted where there is no such thing (memory).
    */
-  sameBacking?(store: BffSessionStore): BffSessionStore | Promise<BffSessionStore>;
+  sameBacking?(store: SessionStore): SessionStore | Promise<SessionStore>;
   /** Runs after each test, once every store made by the test is closed. */
   cleanup?(): void | Promise<void>;
 }
@@ -49,7 +50,7 @@ export function sessionFor(
   return sess;
 }
 
-/** The behaviour every BffSessionStore must have (memory, SQLite, and later Redis). */
+/** The behaviour every SessionStore must have (memory, SQLite, Redis), also through express-session. */
 export function describeSessionStoreContract(
   name: string,
   harness: SessionStoreContractHarness,
@@ -57,9 +58,9 @@ export function describeSessionStoreContract(
   describe(`${name}: session store contract`, () => {
     let now: number;
     const clock = (): number => now;
-    const opened: BffSessionStore[] = [];
+    const opened: SessionStore[] = [];
 
-    async function open(overrides: Partial<ContractStoreOptions> = {}): Promise<BffSessionStore> {
+    async function open(overrides: Partial<ContractStoreOptions> = {}): Promise<SessionStore> {
       const store = await harness.create({
         clock,
         defaultTtlMs: DEFAULT_TTL_MS,
@@ -70,12 +71,15 @@ export function describeSessionStoreContract(
       return store;
     }
 
-    let store: BffSessionStore;
+    let store: SessionStore;
+    // The store as express-session sees it (its callback methods).
+    let expressStore: ExpressSessionStore;
 
     beforeEach(async () => {
       // Real time, so cookies that express-session itself creates agree with the store's clock.
       now = Date.now();
       store = await open();
+      expressStore = expressSessionStore(store);
     });
 
     afterEach(async () => {
@@ -275,7 +279,7 @@ export function describeSessionStoreContract(
             i % 2 === 0
               ? store.setSession(`s${i}`, sessionFor(now, { userId: 'alice' }))
               : new Promise<void>((resolve, reject) =>
-                  store.set(`s${i}`, sessionFor(now, { userId: 'alice' }), (err) =>
+                  expressStore.set(`s${i}`, sessionFor(now, { userId: 'alice' }), (err) =>
                     err ? reject(err) : resolve(),
                   ),
                 ),
@@ -385,19 +389,21 @@ export function describeSessionStoreContract(
     describe('express-session callbacks', () => {
       it('offers no touch, so express-session does not write the store on every request', () => {
         // The gateway rolls the idle expiry itself, coarsely, as a save (server/session/guard.ts).
-        expect((store as { touch?: unknown }).touch).toBeUndefined();
+        expect((expressStore as { touch?: unknown }).touch).toBeUndefined();
       });
 
       it('calls each callback exactly once, never synchronously', async () => {
         const calls: string[] = [];
-        store.set('s1', sessionFor(now, { userId: 'u1' }), (err) =>
+        expressStore.set('s1', sessionFor(now, { userId: 'u1' }), (err) =>
           calls.push(`set:${String(err)}`),
         );
-        store.get('s1', (err, sess) => calls.push(`get:${String(err)}:${sess?.user?.id}`));
-        store.length((err, n) => calls.push(`length:${String(err)}:${n}`));
-        store.all((err, all) => calls.push(`all:${String(err)}:${Object.keys(all ?? {}).join()}`));
-        store.destroy('s1', (err) => calls.push(`destroy:${String(err)}`));
-        store.clear((err) => calls.push(`clear:${String(err)}`));
+        expressStore.get('s1', (err, sess) => calls.push(`get:${String(err)}:${sess?.user?.id}`));
+        expressStore.length((err, n) => calls.push(`length:${String(err)}:${n}`));
+        expressStore.all((err, all) =>
+          calls.push(`all:${String(err)}:${Object.keys(all ?? {}).join()}`),
+        );
+        expressStore.destroy('s1', (err) => calls.push(`destroy:${String(err)}`));
+        expressStore.clear((err) => calls.push(`clear:${String(err)}`));
         expect(calls).toEqual([]);
         await delay(20);
         expect(calls).toEqual([
@@ -412,10 +418,10 @@ export function describeSessionStoreContract(
 
       it('reports failures as StoreUnavailableError (the app maps it to 503)', async () => {
         await store.close();
-        const err = await new Promise((resolve) => store.get('s1', (e) => resolve(e)));
+        const err = await new Promise((resolve) => expressStore.get('s1', (e) => resolve(e)));
         expect(err).toBeInstanceOf(StoreUnavailableError);
         const setErr = await new Promise((resolve) =>
-          store.set('s1', sessionFor(now), (e) => resolve(e)),
+          expressStore.set('s1', sessionFor(now), (e) => resolve(e)),
         );
         expect(setErr).toBeInstanceOf(StoreUnavailableError);
         await expect(store.getSession('s1')).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -438,7 +444,7 @@ export function describeSessionStoreContract(
         const app = express();
         app.use(
           session({
-            store,
+            store: expressStore,
             secret: 'contract-test-secret-that-is-long-enough',
             resave: false,
             saveUninitialized: false,

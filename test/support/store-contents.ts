@@ -1,11 +1,14 @@
 import Database from 'better-sqlite3';
 import type { createClient } from 'redis';
-import type { BffSessionStore } from '../../server/stores/store';
-import { sessionUserId } from '../../server/stores/store';
+import type { SessionRepository } from '../../server/stores/contract';
+import { sessionUserId } from '../../server/stores/session-data';
 import type { MemoryBacking } from '../../server/stores/memory';
 
 /** The ids of the user's live sessions, from the store's own listing (what a revoke would end). */
-export async function sessionIdsOfUser(store: BffSessionStore, userId: string): Promise<string[]> {
+export async function sessionIdsOfUser(
+  store: SessionRepository,
+  userId: string,
+): Promise<string[]> {
   const sessions = await store.allSessions();
   return Object.entries(sessions)
     .filter(([, sess]) => sessionUserId(sess) === userId)

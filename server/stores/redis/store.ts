@@ -1,20 +1,24 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
-import type { SessionData } from 'express-session';
+import type { LockRelease, SessionStore } from '../contract';
+import { StoreUnavailableError, toStoreUnavailable } from '../errors';
+import { liveSession } from '../lazy-expiry';
+import { lockRelease } from '../lock-release';
+import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
 import {
-  BffSessionStore,
-  StoreUnavailableError,
   deserializeSession,
+  expiryRule,
   serializeSession,
   sessionUserId,
-  toStoreUnavailable,
-} from '../store';
-import type { BffSessionStoreOptions, LockRelease } from '../store';
+  type ExpiryRule,
+  type SessionData,
+} from '../session-data';
+import { startSweeper, type Sweeper } from '../sweeper';
 import { withTimeout } from '../../core/timeout';
 
 /** Options of the Redis store. */
-export interface RedisSessionStoreOptions extends BffSessionStoreOptions {
+export interface RedisSessionStoreOptions extends StoreOptions {
   /** `redis://` or `rediss://` URL (REDIS_URL). */
   url: string;
   /** Put before every key, so several gateways (or tests) can share one Redis. Default `tokens-bff:`. */
@@ -247,7 +251,10 @@ const PAGE = 200;
  * operation fails with StoreUnavailableError within about `commandTimeoutMs` while Redis is down
  * or slow (no command is queued for later); the connection comes back by itself.
  */
-export class RedisSessionStore extends BffSessionStore {
+export class RedisSessionStore implements SessionStore {
+  private readonly clock: () => number;
+  private readonly logger: StoreLogger;
+  private readonly expiresAt: ExpiryRule;
   private readonly client: ReturnType<typeof createClient>;
   private readonly prefix: string;
   private readonly target: string;
@@ -256,8 +263,7 @@ export class RedisSessionStore extends BffSessionStore {
   private readonly maxReconnectDelayMs: number;
   private readonly expiryGraceMs: number;
   private readonly sweepIntervalMs: number | undefined;
-  // The last callback-style operation, so that callbacks run in call order (see deliver).
-  private delivered: Promise<unknown> = Promise.resolve();
+  private sweeper: Sweeper | undefined;
   private connectStartedAt = 0;
   private everReady = false;
   private down = false;
@@ -265,7 +271,9 @@ export class RedisSessionStore extends BffSessionStore {
 
   /** Builds the store; nothing is connected until `connect()`. */
   constructor(options: RedisSessionStoreOptions) {
-    super(options);
+    this.clock = options.clock ?? Date.now;
+    this.logger = options.logger ?? silentLogger;
+    this.expiresAt = expiryRule(options);
     this.prefix = options.keyPrefix ?? 'tokens-bff:';
     this.target = describeTarget(options.url);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 1000;
@@ -276,7 +284,8 @@ export class RedisSessionStore extends BffSessionStore {
     this.client = createClient({
       url: options.url,
       // Without this, node-redis holds commands while disconnected and answers them whenever
-      // Redis is back: requests would hang instead of getting their 503 within 2 s (SPEC).
+      // Redis is back: requests would hang instead of getting their 503 within 2 s
+      // (docs/contract.md#upstream-and-store-failures).
       disableOfflineQueue: true,
       socket: {
         connectTimeout: Math.max(this.commandTimeoutMs, 1000),
@@ -328,7 +337,7 @@ export class RedisSessionStore extends BffSessionStore {
     }
     // close() during the first attempts ends the attempts, and connect() with them.
     if (this.closed) throw new StoreUnavailableError('session store is closed');
-    this.startSweeping(this.sweepIntervalMs);
+    this.sweeper = startSweeper(() => this.sweep(), this.sweepIntervalMs, this.logger);
   }
 
   async getSession(sid: string): Promise<SessionData | null> {
@@ -338,17 +347,18 @@ export class RedisSessionStore extends BffSessionStore {
       string | null,
     ];
     if (data === null || exp === null) return null;
-    if (Number(exp) <= now) {
-      await this.removeQuietly(sid, now);
-      return null;
-    }
-    const sess = deserializeSession(data);
-    if (!sess) await this.removeQuietly(sid, undefined);
-    return sess;
+    // A session left behind is also dropped by Redis a grace period after its expiry.
+    return liveSession({ data, expiresAt: Number(exp) }, now, (expiredBy) =>
+      this.eval(
+        DESTROY_SESSION,
+        [this.sessKey(sid)],
+        [this.prefix, sid, expiredBy === undefined ? '' : String(expiredBy)],
+      ),
+    );
   }
 
   async setSession(sid: string, sess: SessionData): Promise<void> {
-    const expiresAt = this.expiresAtOf(sess);
+    const expiresAt = this.expiresAt(sess, this.clock());
     await this.eval(
       SET_SESSION,
       [this.sessKey(sid)],
@@ -424,13 +434,7 @@ export class RedisSessionStore extends BffSessionStore {
       [String(now), String(now + ttlMs), String(this.pxFor(now + ttlMs)), token],
     );
     if (taken !== 1) return undefined;
-    return async () => {
-      try {
-        await this.eval(UNLOCK, [lockKey], [token]);
-      } catch (err) {
-        this.logger.warn({ err }, 'session store: a lock could not be released; it expires');
-      }
-    };
+    return lockRelease(() => this.eval(UNLOCK, [lockKey], [token]), this.logger);
   }
 
   async sweep(): Promise<number> {
@@ -477,7 +481,7 @@ export class RedisSessionStore extends BffSessionStore {
   async close(): Promise<void> {
     if (this.closed && !this.client.isOpen) return;
     this.closed = true;
-    this.stopSweeping();
+    this.sweeper?.stop();
     try {
       if (this.client.isReady) {
         await withTimeout(this.client.quit(), this.commandTimeoutMs, () => this.timedOut());
@@ -488,25 +492,6 @@ export class RedisSessionStore extends BffSessionStore {
     } catch {
       // Closing is best effort: the connection is abandoned either way.
     }
-  }
-
-  // Redis answers one connection's commands in order, but an operation's promise settles some
-  // microtasks after its reply, more for longer chains: without this, express-session callbacks
-  // of operations answered in one socket read could run out of order (a set's after a later get's).
-  protected override deliver<T>(
-    operation: () => Promise<T>,
-    callback: ((err: unknown, value?: T) => void) | undefined,
-  ): void {
-    // The base starts the operation at once (so commands reach Redis in call order) and turns a
-    // synchronous throw into a failure; only the settling is put in turn here.
-    super.deliver(() => {
-      const pending = operation();
-      // Handled here too: a failure must not count as unhandled while earlier operations run.
-      pending.catch(() => undefined);
-      const inTurn = this.delivered.then(() => pending);
-      this.delivered = inTurn.catch(() => undefined);
-      return inTurn;
-    }, callback);
   }
 
   private reconnectDelay(retries: number): number | Error {
@@ -615,19 +600,6 @@ export class RedisSessionStore extends BffSessionStore {
       cursor = next;
       if (members.length > 0) await visit(members);
     } while (cursor !== '0');
-  }
-
-  // Lazy expiry: a failure here must not fail the read that found the session expired.
-  private async removeQuietly(sid: string, expiredBy: number | undefined): Promise<void> {
-    try {
-      await this.eval(
-        DESTROY_SESSION,
-        [this.sessKey(sid)],
-        [this.prefix, sid, expiredBy === undefined ? '' : String(expiredBy)],
-      );
-    } catch {
-      // Redis drops the key a grace period after its expiry, and the sweep prunes the index.
-    }
   }
 }
 

@@ -2,19 +2,23 @@ import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
-import type { SessionData } from 'express-session';
+import type { LockRelease, SessionStore } from '../contract';
+import { StoreUnavailableError, toStoreUnavailable } from '../errors';
+import { liveSession } from '../lazy-expiry';
+import { lockRelease } from '../lock-release';
+import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
 import {
-  BffSessionStore,
-  StoreUnavailableError,
   deserializeSession,
+  expiryRule,
   serializeSession,
   sessionUserId,
-  toStoreUnavailable,
-} from '../store';
-import type { BffSessionStoreOptions, LockRelease } from '../store';
+  type ExpiryRule,
+  type SessionData,
+} from '../session-data';
+import { startSweeper, type Sweeper } from '../sweeper';
 
 /** Options of the SQLite store. */
-export interface SqliteSessionStoreOptions extends BffSessionStoreOptions {
+export interface SqliteSessionStoreOptions extends StoreOptions {
   /** The database file; its folder is created when missing. */
   path: string;
   /** How long an operation waits for another process's lock before failing. Default 1000 ms. */
@@ -119,7 +123,11 @@ interface Handle {
 }
 
 /** The embedded session store (SESSION_STORE=sqlite): one file, survives restarts, one replica. */
-export class SqliteSessionStore extends BffSessionStore {
+export class SqliteSessionStore implements SessionStore {
+  private readonly clock: () => number;
+  private readonly logger: StoreLogger;
+  private readonly expiresAt: ExpiryRule;
+  private readonly sweeper: Sweeper;
   private readonly path: string;
   private readonly busyTimeoutMs: number;
   private readonly fileCheckIntervalMs: number;
@@ -132,7 +140,9 @@ export class SqliteSessionStore extends BffSessionStore {
 
   /** Opens (creating when missing) the database; throws StoreUnavailableError when it cannot. */
   constructor(options: SqliteSessionStoreOptions) {
-    super(options);
+    this.clock = options.clock ?? Date.now;
+    this.logger = options.logger ?? silentLogger;
+    this.expiresAt = expiryRule(options);
     this.path = nodePath.resolve(options.path);
     this.busyTimeoutMs = options.busyTimeoutMs ?? 1000;
     this.fileCheckIntervalMs = options.fileCheckIntervalMs ?? 1000;
@@ -142,27 +152,25 @@ export class SqliteSessionStore extends BffSessionStore {
       throw toStoreUnavailable(err, `cannot open the session database at ${this.path}`);
     }
     this.checkedAt = this.clock();
-    this.startSweeping(options.sweepIntervalMs);
+    this.sweeper = startSweeper(() => this.sweep(), options.sweepIntervalMs, this.logger);
   }
 
   async getSession(sid: string): Promise<SessionData | null> {
     const now = this.clock();
     const row = this.run('read', (s) => s.get.get(sid));
     if (!row) return null;
-    if (row.expiresAt <= now) {
-      this.removeQuietly(sid, now);
-      return null;
-    }
-    const sess = deserializeSession(row.data);
-    if (!sess) this.removeQuietly(sid, undefined);
-    return sess;
+    return liveSession(row, now, (expiredBy) =>
+      this.run('write', (s) =>
+        expiredBy === undefined ? s.destroy.run(sid) : s.destroyIfExpired.run(sid, expiredBy),
+      ),
+    );
   }
 
   async setSession(sid: string, sess: SessionData): Promise<void> {
     const row = {
       sid,
       userId: sessionUserId(sess),
-      expiresAt: this.expiresAtOf(sess),
+      expiresAt: this.expiresAt(sess, this.clock()),
       data: serializeSession(sess),
     };
     this.run('write', (s) => s.upsert.run(row));
@@ -207,13 +215,7 @@ export class SqliteSessionStore extends BffSessionStore {
     const token = randomUUID();
     const taken = this.run('write', (s) => s.lock.run(key, token, now + ttlMs, now).changes === 1);
     if (!taken) return undefined;
-    return async () => {
-      try {
-        this.run('write', (s) => s.unlock.run(key, token));
-      } catch (err) {
-        this.logger.warn({ err }, 'session store: a lock could not be released; it expires');
-      }
-    };
+    return lockRelease(() => this.run('write', (s) => s.unlock.run(key, token)), this.logger);
   }
 
   async sweep(): Promise<number> {
@@ -243,7 +245,7 @@ export class SqliteSessionStore extends BffSessionStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.stopSweeping();
+    this.sweeper.stop();
     const handle = this.handle;
     this.handle = undefined;
     closeQuietly(handle);
@@ -365,17 +367,6 @@ export class SqliteSessionStore extends BffSessionStore {
     this.failure = failure;
     this.logger.warn({ path: this.path }, failure.message);
     return failure;
-  }
-
-  // Lazy expiry: a failure here must not fail the read that found the row expired.
-  private removeQuietly(sid: string, expiredBy: number | undefined): void {
-    try {
-      this.run('write', (s) =>
-        expiredBy === undefined ? s.destroy.run(sid) : s.destroyIfExpired.run(sid, expiredBy),
-      );
-    } catch {
-      // The sweep removes the row later.
-    }
   }
 }
 
