@@ -160,9 +160,34 @@ interface Product {
   openStore(): Promise<ProductStore>;
 }
 
-/** The dist's modules seeding a store of `kind` needs. */
-export function productModules(kind: 'sqlite' | 'redis'): string[] {
-  return ['config/load-config.js', 'server/token-vault.js', `server/${kind}-session-store.js`];
+/** Where a build's dist keeps what the seeder loads: server/ in rooms, or flat (older builds). */
+const LAYOUTS = [
+  {
+    vault: 'server/session/token-vault.js',
+    sqlite: 'server/stores/sqlite/store.js',
+    redis: 'server/stores/redis/store.js',
+  },
+  {
+    vault: 'server/token-vault.js',
+    sqlite: 'server/sqlite-session-store.js',
+    redis: 'server/redis-session-store.js',
+  },
+] as const;
+
+type Layout = (typeof LAYOUTS)[number];
+
+/** The layout of the dist at `distRoot`: the first whose token vault is there. */
+function layoutOf(distRoot: string): Layout {
+  return LAYOUTS.find((l) => fs.existsSync(path.join(distRoot, l.vault))) ?? LAYOUTS[0];
+}
+
+/**
+ * The dist's modules seeding a store of `kind` needs, in the layout of the dist at `distRoot`
+ * (the current layout without one).
+ */
+export function productModules(kind: 'sqlite' | 'redis', distRoot?: string): string[] {
+  const layout = distRoot === undefined ? LAYOUTS[0] : layoutOf(distRoot);
+  return ['config/load-config.js', layout.vault, layout[kind]];
 }
 
 function loadProduct(job: SeedJob): Product {
@@ -172,7 +197,8 @@ function loadProduct(job: SeedJob): Product {
   const { loadConfig } = mod('config/load-config.js') as {
     loadConfig: (env: Record<string, string>) => ProductConfig;
   };
-  const { createTokenVault } = mod('server/token-vault.js') as {
+  const layout = layoutOf(job.distRoot);
+  const { createTokenVault } = mod(layout.vault) as {
     createTokenVault: (keys: readonly Buffer[]) => Product['vault'];
   };
   const config = loadConfig({ ...job.env });
@@ -188,13 +214,13 @@ function loadProduct(job: SeedJob): Product {
     vault,
     async openStore() {
       if (config.session.store === 'sqlite') {
-        const { SqliteSessionStore } = mod('server/sqlite-session-store.js') as {
+        const { SqliteSessionStore } = mod(layout.sqlite) as {
           SqliteSessionStore: StoreClass;
         };
         return new SqliteSessionStore({ path: config.session.sqlitePath, ...lifetimes });
       }
       if (config.session.store === 'redis') {
-        const { RedisSessionStore } = mod('server/redis-session-store.js') as {
+        const { RedisSessionStore } = mod(layout.redis) as {
           RedisSessionStore: StoreClass;
         };
         const store = new RedisSessionStore({ url: config.session.redisUrl, ...lifetimes });
@@ -244,13 +270,15 @@ const REDIS_BATCH = 250;
 const SQLITE_BATCH = 5000;
 
 /**
- * Runs `body` in one transaction of the SQLite store's own connection, when the store's handle
- * (a private field of server/stores/sqlite/store.ts) is where this expects it: one commit per
- * batch instead of one per session, about 3× faster for 100 000 sessions. When the field moved,
- * undefined: the seeding still works, one autocommit per session.
+ * Runs `body` in one transaction of the SQLite store's own connection, when its handle (a private
+ * field of server/stores/sqlite/watchdog.ts, on the store's `database`; on the store itself in
+ * older builds) is where this expects it: one commit per batch instead of one per session, about
+ * 3× faster for 100 000 sessions. When the field moved, undefined: the seeding still works, one
+ * autocommit per session.
  */
 function sqliteTransaction(store: ProductStore): ((body: () => void) => void) | undefined {
-  const db = (store as { handle?: { db?: { transaction?: unknown } } }).handle?.db;
+  const owner = (store as { database?: object }).database ?? store;
+  const db = (owner as { handle?: { db?: { transaction?: unknown } } }).handle?.db;
   if (typeof db?.transaction !== 'function') return undefined;
   const transaction = db.transaction as (fn: () => void) => () => void;
   return (body) => transaction.call(db, body)();
