@@ -3,13 +3,13 @@ import { ConfigError } from '../config/config-error';
 import type { Config } from '../config/types';
 import { createLogger, type Logger } from './core/logger';
 import { startServer } from './http/server';
-import type { BffSessionStore } from './stores/store';
+import type { SessionStore } from './stores/contract';
 import { SqliteSessionStore } from './stores/sqlite/store';
 import { MemorySessionStore } from './stores/memory';
 import type * as RedisModule from './stores/redis/store';
 
-/** The one composition root: environment in, listening server out, signals trapped. */
-async function buildStore(config: Config, logger: Logger): Promise<BffSessionStore> {
+/** The session store SESSION_STORE names, open (Redis: connected), with the configured lifetimes. */
+async function buildStore(config: Config, logger: Logger): Promise<SessionStore> {
   const lifetimes = {
     defaultTtlMs: config.session.idleTimeoutSeconds * 1000,
     absoluteTimeoutMs: config.session.absoluteTimeoutSeconds * 1000,
@@ -34,13 +34,14 @@ async function buildStore(config: Config, logger: Logger): Promise<BffSessionSto
   }
 }
 
+/** The one composition root: environment in, listening server out, signals trapped. */
 async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      // One clear message, no stack trace (SPEC "Configuration").
+      // One clear message, no stack trace (docs/contract.md#configuration).
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
