@@ -2,14 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { LockRelease, SessionStore } from './contract';
 import { StoreUnavailableError } from './errors';
 import { silentLogger, type StoreOptions } from './options';
-import {
-  deserializeSession,
-  serializeSession,
-  expiryRule,
-  sessionUserId,
-  type ExpiryRule,
-  type SessionData,
-} from './session-data';
+import { deserializeSession, expiryRule, serializeSession, sessionUserId } from './session-data';
+import type { ExpiryRule, SessionData } from './session-data';
 import { startSweeper, type Sweeper } from './sweeper';
 
 /** One session as the memory store holds it. */

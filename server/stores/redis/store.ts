@@ -3,14 +3,8 @@ import type { LockRelease, SessionStore } from '../contract';
 import { liveSession } from '../lazy-expiry';
 import { lockRelease } from '../lock-release';
 import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
-import {
-  deserializeSession,
-  expiryRule,
-  serializeSession,
-  sessionUserId,
-  type ExpiryRule,
-  type SessionData,
-} from '../session-data';
+import { deserializeSession, expiryRule, serializeSession, sessionUserId } from '../session-data';
+import type { ExpiryRule, SessionData } from '../session-data';
 import { startSweeper, type Sweeper } from '../sweeper';
 import { RedisConnection, type RedisConnectionOptions } from './connection';
 import {
@@ -259,37 +253,27 @@ export class RedisSessionStore implements SessionStore {
     } while (cursor !== '0');
   }
 
-  private async scanKeys(pattern: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = (await this.redis.call([
-        'SCAN',
-        cursor,
-        'MATCH',
-        pattern,
-        'COUNT',
-        String(PAGE),
-      ])) as [string, string[]];
-      cursor = next;
-      if (keys.length > 0) await visit(keys);
-    } while (cursor !== '0');
+  private scanKeys(pattern: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
+    return this.scanPages(
+      (cursor) => ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(PAGE)],
+      visit,
+    );
   }
 
-  private async scanMembers(
-    key: string,
-    visit: (members: string[]) => Promise<void>,
+  private scanMembers(key: string, visit: (members: string[]) => Promise<void>): Promise<void> {
+    return this.scanPages((cursor) => ['SSCAN', key, cursor, 'COUNT', String(PAGE)], visit);
+  }
+
+  // Walks a SCAN-family cursor a page at a time: `command` is the page's command at `cursor`.
+  private async scanPages(
+    command: (cursor: string) => string[],
+    visit: (items: string[]) => Promise<void>,
   ): Promise<void> {
     let cursor = '0';
     do {
-      const [next, members] = (await this.redis.call([
-        'SSCAN',
-        key,
-        cursor,
-        'COUNT',
-        String(PAGE),
-      ])) as [string, string[]];
+      const [next, items] = (await this.redis.call(command(cursor))) as [string, string[]];
       cursor = next;
-      if (members.length > 0) await visit(members);
+      if (items.length > 0) await visit(items);
     } while (cursor !== '0');
   }
 }

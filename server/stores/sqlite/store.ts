@@ -3,14 +3,8 @@ import type { LockRelease, SessionStore } from '../contract';
 import { liveSession } from '../lazy-expiry';
 import { lockRelease } from '../lock-release';
 import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
-import {
-  deserializeSession,
-  expiryRule,
-  serializeSession,
-  sessionUserId,
-  type ExpiryRule,
-  type SessionData,
-} from '../session-data';
+import { deserializeSession, expiryRule, serializeSession, sessionUserId } from '../session-data';
+import type { ExpiryRule, SessionData } from '../session-data';
 import { startSweeper, type Sweeper } from '../sweeper';
 import { migrate } from './schema';
 import { prepareStatements, type Statements } from './statements';
