@@ -862,7 +862,7 @@ async function plan(
 
   // An older baseline may not have a store yet (Redis came later): it runs without it.
   const has = (build: Build, kind: StoreKind): boolean =>
-    fs.existsSync(path.join(build.distRoot, `server/${kind}-session-store.js`));
+    productModules(kind, build.distRoot).every((m) => fs.existsSync(path.join(build.distRoot, m)));
   for (const build of builds) {
     for (const kind of kinds) {
       if (!has(build, kind))
@@ -1009,7 +1009,7 @@ async function plan(
 }
 
 function seedable(store: StoreSpec): string | undefined {
-  const missing = productModules(store.kind).filter(
+  const missing = productModules(store.kind, store.build.distRoot).filter(
     (m) => !fs.existsSync(path.join(store.build.distRoot, m)),
   );
   return missing.length > 0 ? `its dist lacks ${missing.join(', ')}` : undefined;

@@ -3,7 +3,8 @@ import session from 'express-session';
 import type { Config } from '../../config/types';
 import type { Logger } from '../core/logger';
 import { createMetrics, type Metrics } from '../core/metrics';
-import { StoreUnavailableError, type BffSessionStore } from '../stores/store';
+import { StoreUnavailableError } from '../stores/errors';
+import type { SessionStore } from '../stores/contract';
 import { expressSessionStore } from '../stores/express-adapter';
 import { createTokenVault } from '../session/token-vault';
 import { createGenesysClient, type GenesysClient } from '../genesys/client';
@@ -31,7 +32,7 @@ import type { InflightTracker } from './inflight';
 /** Everything the app takes from outside: no module-level state, so tests build as many as they like. */
 export interface AppDeps {
   readonly logger: Logger;
-  readonly store: BffSessionStore;
+  readonly store: SessionStore;
   readonly metrics?: Metrics;
   readonly lifecycle?: Lifecycle;
   /** ms epoch; injected so tests can move time. */

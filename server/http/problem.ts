@@ -2,7 +2,6 @@ import { types } from 'node:util';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import { AppError, ServiceUnavailableError } from '../core/errors';
-import { StoreUnavailableError } from '../stores/store';
 
 /** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
 const TYPE_PREFIX = 'urn:tokens-bff:problem:';
@@ -72,8 +71,11 @@ function fromClientFault(err: { status?: unknown; statusCode?: unknown }): AppEr
 /** Maps anything thrown to the one error type; unknown errors become a generic 500. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof StoreUnavailableError) return new ServiceUnavailableError(undefined, err);
   if (typeof err === 'object' && err !== null) {
+    // A dependency that says it cannot serve (the session store's StoreUnavailableError).
+    if ((err as { status?: unknown }).status === 503) {
+      return new ServiceUnavailableError(undefined, err);
+    }
     const mapped = fromBodyParser(err) ?? fromClientFault(err);
     if (mapped) return mapped;
   }

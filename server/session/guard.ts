@@ -3,7 +3,7 @@ import type { Config } from '../../config/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import type { TokenVault } from './token-vault';
-import type { BffSessionStore } from '../stores/store';
+import type { SessionStore } from '../stores/contract';
 import type { GenesysClient, TokenSet } from '../genesys/client';
 import { UnauthenticatedError } from '../core/errors';
 import { destroySession, forgetSession } from './session-ops';
@@ -63,7 +63,7 @@ export function createSessionGuard(deps: {
   metrics: Metrics;
   logger: Logger;
   clock: () => number;
-  store: BffSessionStore;
+  store: SessionStore;
 }): SessionGuard {
   const { config, vault, genesys, metrics, logger, clock, store } = deps;
   const refresher = createTokenRefresher({ config, vault, genesys, metrics, store, clock });

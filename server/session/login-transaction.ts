@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../core/errors';
 import type { TokenVault } from './token-vault';
-import type { BffSessionStore } from '../stores/store';
+import type { Coordination } from '../stores/contract';
 
 /** A pending login: what the callback needs to finish it. */
 export interface LoginTransaction {
@@ -165,6 +165,6 @@ export interface LoginStates {
 }
 
 /** Login states spent through the store's one-time claims (atomic across replicas). */
-export function loginStates(store: Pick<BffSessionStore, 'claimOnce'>): LoginStates {
+export function loginStates(store: Coordination): LoginStates {
   return { spend: (state) => store.claimOnce(`login-state:${state}`, LOGIN_TRANSACTION_TTL_MS) };
 }

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import type { Config } from '../../config/types';
 import type { Metrics } from '../core/metrics';
 import type { TokenVault } from './token-vault';
-import type { BffSessionStore } from '../stores/store';
+import type { SessionStore } from '../stores/contract';
 import type { GenesysClient, TokenSet } from '../genesys/client';
 import { OAuthError } from '../genesys/client';
 import { ServiceUnavailableError } from '../core/errors';
@@ -64,7 +64,7 @@ export function createTokenRefresher(deps: {
   vault: TokenVault;
   genesys: GenesysClient;
   metrics: Metrics;
-  store: BffSessionStore;
+  store: SessionStore;
   clock: () => number;
 }): TokenRefresher {
   const { config, vault, genesys, metrics, store, clock } = deps;

@@ -1,4 +1,7 @@
-/** Thrown (or passed to a store callback) when the session store cannot serve; maps to 503. */
+/**
+ * Thrown (or passed to a store callback) when the session store cannot serve. Its `status` is
+ * what the error handler maps to a 503 problem, without knowing the stores.
+ */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   // Deliberately not 'ENOENT': express-session treats a get error with that code as "no session".

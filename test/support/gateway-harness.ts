@@ -5,7 +5,7 @@ import type { Config } from '../../config/types';
 import { createLogger } from '../../server/core/logger';
 import { startServer, type RunningServer } from '../../server/http/server';
 import { createMetrics, type Metrics } from '../../server/core/metrics';
-import type { BffSessionStore } from '../../server/stores/store';
+import type { SessionStore } from '../../server/stores/contract';
 import { MemorySessionStore } from '../../server/stores/memory';
 import { createTokenVault } from '../../server/session/token-vault';
 import type { TokenSet } from '../../server/genesys/client';
@@ -34,7 +34,7 @@ export interface Harness {
   readonly server: RunningServer;
   readonly url: string;
   readonly config: Config;
-  readonly store: BffSessionStore;
+  readonly store: SessionStore;
   readonly metrics: Metrics;
   /** Every JSON log line the gateway wrote. */
   readonly logs: string[];
@@ -51,7 +51,7 @@ export interface HarnessOptions {
   /** Extra or overriding environment for loadConfig. */
   env?: Record<string, string>;
   /** Defaults to a memory store on the emulator's clock; may resolve later (a store that connects). */
-  store?: (clock: () => number) => BffSessionStore | Promise<BffSessionStore>;
+  store?: (clock: () => number) => SessionStore | Promise<SessionStore>;
   /** Confidential client (default) or PKCE-only public client. */
   publicClient?: boolean;
   /** Start against this emulator instead of a new one (it is not closed by the harness). */
