@@ -5,6 +5,7 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import { genesysTimer, type Metrics } from '../core/metrics';
 import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from '../core/errors';
 import { MAX_UPSTREAM_JSON_BYTES, deadline, readUpstreamBody, type UpstreamHttp } from './http';
+import { requestIdOf } from '../core/request-id';
 
 /** One exchange with the Genesys API that a route asks for. */
 export interface UpstreamCall {
@@ -175,7 +176,7 @@ export function createUpstreamProxy(options: {
     }
     proxyReq.method = call.method;
     proxyReq.setHeader('Authorization', `Bearer ${call.accessToken}`);
-    proxyReq.setHeader('ININ-Correlation-Id', req.id);
+    proxyReq.setHeader('ININ-Correlation-Id', requestIdOf(req));
     proxyReq.setHeader('Accept', 'application/json');
     const end = timeGenesys(call.operation);
     const cancel = deadline(options.timeoutMs, (err) => proxyReq.destroy(err));

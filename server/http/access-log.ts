@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { unredacted, type Logger } from '../core/logger';
 import { observer, type Metrics } from '../core/metrics';
+import { requestIdOf } from '../core/request-id';
 
 /** The route template for metrics: bounded cardinality, never the raw path (which holds ids). */
 function routeLabel(req: Parameters<RequestHandler>[0]): string {
@@ -27,7 +28,7 @@ export function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
       observe({ method: req.method, route, status_code: String(res.statusCode) }, seconds);
       lines.info(
         {
-          requestId: req.id,
+          requestId: requestIdOf(req),
           method: req.method,
           path,
           route,

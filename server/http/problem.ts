@@ -2,6 +2,7 @@ import { types } from 'node:util';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import { AppError, ServiceUnavailableError } from '../core/errors';
+import { requestIdOf } from '../core/request-id';
 
 /** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
 const TYPE_PREFIX = 'urn:tokens-bff:problem:';
@@ -104,7 +105,7 @@ export function sendProblem(req: Request, res: Response, err: unknown): AppError
     res.end();
     return problem;
   }
-  const body = problemDocument(problem, req.id);
+  const body = problemDocument(problem, requestIdOf(req));
   for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
   res.status(problem.status).type('application/problem+json');
   // HEAD answers carry no body (RFC 9110 §9.3.2); the status still tells the story.
@@ -119,7 +120,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const problem = sendProblem(req, res, err);
     // A Genesys 5xx passed through is Genesys's to log; client faults are never logged here.
     if (problem.status < 500 || problem.code === 'upstream-error') return;
-    const fields = { requestId: req.id, status: problem.status, ...problem.logFields };
+    const fields = { requestId: requestIdOf(req), status: problem.status, ...problem.logFields };
     if (problem.status === 500) {
       // Only a bug makes a 500: the whole cause, stack included, at error level.
       logger.error({ ...fields, err: problem.cause ?? problem }, problem.detail);

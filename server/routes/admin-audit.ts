@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../core/logger';
+import { requestIdOf } from '../core/request-id';
 
 export const TIMEOUT_ROUTE = '/admin/tokens/timeout';
 // A wildcard, not `:userId`: an empty id or one holding a slash (`//tokens`, `%2F`) reaches the
@@ -74,7 +75,7 @@ export function createAdminAudit(logger: Logger): AdminAudit {
           target,
           method: req.method,
           outcome: res.writableFinished ? res.statusCode : null,
-          requestId: req.id,
+          requestId: requestIdOf(req),
         },
         'admin action',
       );

@@ -7,6 +7,7 @@ import { parseIdleTokenTimeout } from '../genesys/idle-token-timeout';
 import { discardBodyOf, readJsonBody } from './body';
 import type { Forward } from './forward';
 import { REVOKE_ROUTE, TIMEOUT_ROUTE } from './admin-audit';
+import { requestIdOf } from '../core/request-id';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -78,7 +79,10 @@ export function adminRouter(deps: {
               // Genesys revoked the tokens; sessions holding them must not live on here (every
               // replica shares the store, so this ends them everywhere).
               const ended = await guard.endUser(req, res, userId, 'revoked');
-              logger.info({ requestId: req.id, userId, ended }, 'user sessions ended after revoke');
+              logger.info(
+                { requestId: requestIdOf(req), userId, ended },
+                'user sessions ended after revoke',
+              );
             },
           },
         );

@@ -10,6 +10,7 @@ import { regenerateSession, saveSession } from '../session/session-ops';
 import { createLoginSecrets } from '../session/pkce';
 import { hasCookie, type LoginStates, type loginTransactions } from '../session/login-transaction';
 import type { EndReplaced, Logout } from '../session/logout';
+import { requestIdOf } from '../core/request-id';
 
 type Transactions = ReturnType<typeof loginTransactions>;
 
@@ -87,7 +88,11 @@ export function authRouter(deps: {
     }
     let tokens;
     try {
-      tokens = await genesys.exchangeCode({ code, verifier: tx.verifier, requestId: req.id });
+      tokens = await genesys.exchangeCode({
+        code,
+        verifier: tx.verifier,
+        requestId: requestIdOf(req),
+      });
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       throw err;
@@ -101,7 +106,7 @@ export function authRouter(deps: {
         : undefined;
     let replaced = false;
     try {
-      const user = await genesys.getMe(tokens.accessToken, req.id);
+      const user = await genesys.getMe(tokens.accessToken, requestIdOf(req));
       // A new id at login: a session id planted before login is worth nothing after it. Without
       // a session cookie the id is new already (express-session made it for this request);
       // regenerating it would only cost a store delete and, as express-session then loses track
@@ -115,7 +120,7 @@ export function authRouter(deps: {
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       // No session holds the token we were just given: revoke it rather than leave it live upstream.
-      await genesys.revokeMe(tokens.accessToken, req.id).catch(() => undefined);
+      await genesys.revokeMe(tokens.accessToken, requestIdOf(req)).catch(() => undefined);
       throw err;
     } finally {
       if (replaced && previous) await endReplaced(req, previous);

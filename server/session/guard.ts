@@ -14,6 +14,7 @@ import {
   RefreshRefusedError,
   keepTokens,
 } from './token-refresh';
+import { requestIdOf } from '../core/request-id';
 
 /** How many opened token sets the guard keeps (oldest out first). */
 const OPENED_KEPT = 1024;
@@ -92,7 +93,10 @@ export function createSessionGuard(deps: {
       return tokens;
     } catch (err) {
       // A key removed from the rotation list, or a tampered row: the session cannot be used.
-      logger.warn({ requestId: req.id, err: (err as Error).message }, 'session tokens unreadable');
+      logger.warn(
+        { requestId: requestIdOf(req), err: (err as Error).message },
+        'session tokens unreadable',
+      );
       return undefined;
     }
   }
@@ -145,7 +149,7 @@ export function createSessionGuard(deps: {
     // only the one that removed the record counts and logs it.
     if (!removed) return;
     metrics.sessionsEnded.inc({ reason });
-    logger.info({ requestId: req.id, userId, reason }, 'session ended');
+    logger.info({ requestId: requestIdOf(req), userId, reason }, 'session ended');
   }
 
   /** The live session of the request, refreshed when due; throws 401 (and ends it) otherwise. */

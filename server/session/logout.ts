@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import type { GenesysClient, TokenSet } from '../genesys/client';
 import type { SessionGuard } from './guard';
+import { requestIdOf } from '../core/request-id';
 
 /** Ends a session for DELETE /session and POST /auth/logout. */
 export type Logout = (req: Request, res: Response) => Promise<void>;
@@ -30,12 +31,12 @@ export function createLogout(deps: {
   async function revoke(req: Request, tokens: TokenSet, kind: 'self' | 'replaced'): Promise<void> {
     let outcome = 'ok';
     try {
-      const status = await genesys.revokeMe(tokens.accessToken, req.id);
+      const status = await genesys.revokeMe(tokens.accessToken, requestIdOf(req));
       if (status < 200 || status >= 300) outcome = `status_${status}`;
     } catch (err) {
       outcome = 'unreachable';
       logger.warn(
-        { requestId: req.id, err: (err as Error).message },
+        { requestId: requestIdOf(req), err: (err as Error).message },
         `${kind}: revoke upstream failed`,
       );
     }
@@ -56,7 +57,7 @@ export function createLogout(deps: {
 
     async endReplaced(req, { userId, tokens }) {
       metrics.sessionsEnded.inc({ reason: 'replaced' });
-      logger.info({ requestId: req.id, userId, reason: 'replaced' }, 'session ended');
+      logger.info({ requestId: requestIdOf(req), userId, reason: 'replaced' }, 'session ended');
       await revoke(req, tokens, 'replaced');
     },
   };
