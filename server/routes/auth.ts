@@ -102,7 +102,7 @@ export function authRouter(deps: {
     const previousTokens = previousUser ? guard.tokensOf(req) : undefined;
     const previous =
       previousUser && previousTokens && previousTokens.accessToken !== tokens.accessToken
-        ? { userId: previousUser.id, tokens: previousTokens }
+        ? { sid: req.sessionID, userId: previousUser.id, tokens: previousTokens }
         : undefined;
     let replaced = false;
     try {

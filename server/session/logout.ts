@@ -14,7 +14,7 @@ export type Logout = (req: Request, res: Response) => Promise<void>;
  */
 export type EndReplaced = (
   req: Request,
-  previous: { userId: string; tokens: TokenSet },
+  previous: { sid: string; userId: string; tokens: TokenSet },
 ) => Promise<void>;
 
 /**
