@@ -21,6 +21,8 @@ export interface SessionRepository {
   countSessions(): Promise<number>;
   /** Removes every session. */
   clearSessions(): Promise<void>;
+  /** The user's live sessions by id (for a user's list of their own sessions). */
+  sessionsOfUser(userId: string): Promise<Record<string, SessionData>>;
   /** destroy all sessions of the user; resolves with how many were destroyed */
   destroyUser(userId: string): Promise<number>;
   /** Removes expired sessions (with their index entries), claims and locks; resolves with how many went. */

@@ -119,6 +119,18 @@ export class MemorySessionStore implements SessionStore {
     this.sidsByUser.clear();
   }
 
+  async sessionsOfUser(userId: string): Promise<Record<string, SessionData>> {
+    this.assertOpen();
+    const now = this.clock();
+    const result: Record<string, SessionData> = {};
+    for (const sid of [...(this.sidsByUser.get(userId) ?? [])]) {
+      const entry = this.liveEntry(sid, now);
+      const sess = entry && deserializeSession(entry.json);
+      if (sess) result[sid] = sess;
+    }
+    return result;
+  }
+
   async destroyUser(userId: string): Promise<number> {
     this.assertOpen();
     const now = this.clock();

@@ -118,6 +118,20 @@ export function describeSessionStoreContract(
         expect(await store.countSessions()).toBe(1);
       });
 
+      it("lists a user's live sessions only: not another user's, not expired or destroyed ones", async () => {
+        await store.setSession('a1', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('a2', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('a3', sessionFor(now, { userId: 'alice', ttlMs: 10 }));
+        await store.setSession('a4', sessionFor(now, { userId: 'alice' }));
+        await store.setSession('b1', sessionFor(now, { userId: 'bob' }));
+        await store.destroySession('a4');
+        now += 20;
+        const mine = await store.sessionsOfUser('alice');
+        expect(Object.keys(mine).sort()).toEqual(['a1', 'a2']);
+        expect(mine.a1?.user?.id).toBe('alice');
+        expect(await store.sessionsOfUser('nobody')).toEqual({});
+      });
+
       it('destroys a session, and destroying a missing one is not an error', async () => {
         await store.setSession('s1', sessionFor(now, { userId: 'u1' }));
         // Whether there was a record: a session's end is counted once, by whoever removed it.

@@ -138,6 +138,22 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  async sessionsOfUser(userId: string): Promise<Record<string, SessionData>> {
+    const now = this.clock();
+    const sids = (await this.redis.call(['SMEMBERS', this.userKey(userId)])) as string[];
+    const result: Record<string, SessionData> = {};
+    // One read each; a member whose session expired or went meanwhile is simply not listed.
+    for (const sid of sids) {
+      const [data, exp] = (await this.redis.call(['HMGET', this.sessKey(sid), 'data', 'exp'])) as [
+        string | null,
+        string | null,
+      ];
+      const sess = data !== null && exp !== null && Number(exp) > now && deserializeSession(data);
+      if (sess) result[sid] = sess;
+    }
+    return result;
+  }
+
   async destroyUser(userId: string): Promise<number> {
     if (userId === '') return 0;
     const destroyed = await this.redis.eval(

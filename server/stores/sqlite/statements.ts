@@ -23,6 +23,9 @@ export function prepareStatements(db: Database.Database) {
     all: db.prepare<[number], { sid: string; data: string }>(
       'SELECT sid, data FROM sessions WHERE expires_at > ?',
     ),
+    ofUser: db.prepare<[string, number], { sid: string; data: string }>(
+      'SELECT sid, data FROM sessions WHERE user_id = ? AND expires_at > ?',
+    ),
     count: db
       .prepare<[number], number>('SELECT COUNT(*) FROM sessions WHERE expires_at > ?')
       .pluck(),

@@ -81,6 +81,16 @@ export class SqliteSessionStore implements SessionStore {
     this.database.run('write', (s) => s.clear.run());
   }
 
+  async sessionsOfUser(userId: string): Promise<Record<string, SessionData>> {
+    const rows = this.database.run('read', (s) => s.ofUser.all(userId, this.clock()));
+    const result: Record<string, SessionData> = {};
+    for (const row of rows) {
+      const sess = deserializeSession(row.data);
+      if (sess) result[row.sid] = sess;
+    }
+    return result;
+  }
+
   async destroyUser(userId: string): Promise<number> {
     const now = this.clock();
     // Expired rows of the user go too, but only live sessions count as destroyed.
