@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { startHarness, useHarness } from '../support/gateway-harness';
 import { launchChromium } from '../support/chromium';
 
 // The Origin of a form post is the browser's to decide (with no-referrer it is `null`): only a
@@ -8,7 +8,7 @@ import { launchChromium } from '../support/chromium';
 const DEMO_PAGES = path.resolve(__dirname, '../../demo/public');
 
 let browser: Browser;
-let h: Harness;
+const h = useHarness({ env: { STATIC_DIR: DEMO_PAGES } });
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -16,14 +16,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-});
-
-beforeEach(async () => {
-  h = await startHarness({ env: { STATIC_DIR: DEMO_PAGES } });
-});
-
-afterEach(async () => {
-  await h.close();
 });
 
 async function logIn(page: Page): Promise<void> {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness, type Harness } from '../support/gateway-harness';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 
@@ -57,14 +57,13 @@ function lastAccessToken(h: Harness): string {
 }
 
 describe('the admin audit log', () => {
-  let h: Harness;
+  const h = useHarness();
   let admin: BrowserClient;
   let agent: BrowserClient;
   let adminToken: string;
   let agentToken: string;
 
   beforeEach(async () => {
-    h = await startHarness();
     admin = await h.login(ADMIN_USER);
     adminToken = lastAccessToken(h);
     agent = await h.login(AGENT_USER);
@@ -72,9 +71,8 @@ describe('the admin audit log', () => {
     expect(agentToken).not.toBe(adminToken);
     h.logs.length = 0;
   });
-  afterEach(async () => {
-    await h.close();
-    // Whatever a test did, no log line ever holds a token.
+  afterEach(() => {
+    // Whatever a test did, shutdown included (the harness has closed), no log line holds a token.
     for (const line of h.logs) {
       expect(line).not.toContain(adminToken);
       expect(line).not.toContain(agentToken);

@@ -1,13 +1,9 @@
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 import { sessionIdsOfUser } from '../support/store-contents';
 
 describe('with ADMIN_ENABLED=false', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness({ env: { ADMIN_ENABLED: 'false' } });
-  });
-  afterEach(() => h.close());
+  const h = useHarness({ env: { ADMIN_ENABLED: 'false' } });
 
   it.each([
     ['GET', '/admin/tokens/timeout', undefined],

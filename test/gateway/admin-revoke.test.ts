@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness, type Harness } from '../support/gateway-harness';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import {
   ADMIN_USER,
@@ -59,11 +59,7 @@ function rawDelete(
 }
 
 describe('DELETE /admin/users/:userId/tokens', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(() => h.close());
+  const h = useHarness();
 
   it.each([
     ['"me"', '/admin/users/me/tokens'],

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 import type { SessionStore } from '../../server/stores/contract';
 import { MemorySessionStore, memoryBacking } from '../../server/stores/memory';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
@@ -43,18 +43,14 @@ describe.each([
   ['the memory store', memory],
   ['the SQLite store', sqlite],
 ])('the user → sessions index, on %s', (_name, make) => {
-  let h: Harness;
   let kind: StoreUnderTest;
   const raw = (): number => kind.rawIndexed();
 
-  beforeEach(async () => {
+  beforeEach(() => {
     kind = make();
-    h = await startHarness({ store: (clock) => kind.create(clock) });
   });
-  afterEach(async () => {
-    await h.close();
-    kind.cleanup();
-  });
+  const h = useHarness({ store: (clock) => kind.create(clock) });
+  afterEach(() => kind.cleanup());
 
   it('logout (DELETE /session) takes the session out of the index', async () => {
     const first = await h.login(AGENT_USER);

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness, type Harness } from '../support/gateway-harness';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import { ADMIN_USER, AGENT_USER, type IdleTokenTimeout } from '../emulator/genesys-emulator';
 import { sessionIdsOfUser } from '../support/store-contents';
@@ -67,11 +67,7 @@ function rawRequest(
 }
 
 describe('GET /admin/tokens/timeout', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(() => h.close());
+  const h = useHarness();
 
   it('answers 200 with the IdleTokenTimeout exactly as Genesys sent it', async () => {
     const setting: IdleTokenTimeout = {
@@ -151,11 +147,7 @@ describe('GET /admin/tokens/timeout', () => {
 });
 
 describe('PUT /admin/tokens/timeout', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-  afterEach(() => h.close());
+  const h = useHarness();
 
   it('as an admin, changes the org setting: 200, and a later GET shows it', async () => {
     const admin = await h.login(ADMIN_USER);
@@ -231,13 +223,11 @@ describe('PUT /admin/tokens/timeout', () => {
 
 describe('PUT /admin/tokens/timeout with a bad body', () => {
   // One gateway for these read-only cases: none of them may change anything, which each asserts.
-  let h: Harness;
+  const h = useHarness({}, { shared: true });
   let admin: BrowserClient;
   beforeAll(async () => {
-    h = await startHarness();
     admin = await h.login(ADMIN_USER);
   });
-  afterAll(() => h.close());
   beforeEach(() => h.emulator.clearRequests());
   afterEach(() => expect(h.emulator.requests).toEqual([]));
 

@@ -5,8 +5,7 @@ import {
   TEST_SESSION_SECRET,
   beginLogin,
   setCookieLines,
-  startHarness,
-  type Harness,
+  useHarness,
 } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 
@@ -32,15 +31,7 @@ function flipOne(value: string): string {
 }
 
 describe('GET /auth/login', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   describe('refuses an open redirect through returnTo', () => {
     // Raw query strings, so percent-encoded attacks reach the gateway exactly as an attacker writes them.
@@ -122,15 +113,7 @@ describe('GET /auth/login', () => {
 });
 
 describe('GET /auth/callback', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it('refuses a forged state that no login of this browser started', async () => {
     const state = randomBytes(32).toString('base64url');
@@ -303,15 +286,7 @@ describe('GET /auth/callback', () => {
 });
 
 describe('session fixation at login', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it("refuses to adopt an attacker's live session id planted before the victim logs in", async () => {
     const attacker = await h.login(AGENT_USER);

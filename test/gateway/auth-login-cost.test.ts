@@ -1,24 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createLoginSecrets } from '../../server/session/pkce';
 import { AGENT_USER } from '../emulator/genesys-emulator';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 import { CountingStore } from '../support/counting-store';
 
 describe('the cost of a login in store writes', () => {
-  let h: Harness;
   let store: CountingStore;
-
-  beforeEach(async () => {
-    h = await startHarness({
-      store: (clock) => {
-        store = new CountingStore({ clock });
-        return store;
-      },
-    });
-  });
-
-  afterEach(async () => {
-    await h.close();
+  const h = useHarness({
+    store: (clock) => {
+      store = new CountingStore({ clock });
+      return store;
+    },
   });
 
   it('a first login claims its state once and writes its session once, deleting nothing', async () => {

@@ -7,7 +7,7 @@ import {
   TEST_CLIENT_SECRET,
   beginLogin,
   setCookieLines,
-  startHarness,
+  useHarness,
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
@@ -31,15 +31,7 @@ async function expectNoSession(h: Harness, res: ClientResponse): Promise<void> {
 }
 
 describe('GET /auth/login', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it('redirects to the Genesys authorize endpoint with a code + PKCE S256 request', async () => {
     const res = await h.client().get('/auth/login');
@@ -76,15 +68,7 @@ describe('GET /auth/login', () => {
 });
 
 describe('wrong methods on /auth/login and /auth/callback', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it.each([
     ['POST', '/auth/login'],
@@ -101,15 +85,7 @@ describe('wrong methods on /auth/login and /auth/callback', () => {
 
 describe('GET /auth/callback', () => {
   describe('with a confidential client', () => {
-    let h: Harness;
-
-    beforeEach(async () => {
-      h = await startHarness();
-    });
-
-    afterEach(async () => {
-      await h.close();
-    });
+    const h = useHarness();
 
     it('redeems the code with Basic client auth and the PKCE verifier, then redirects to /', async () => {
       const browser = h.client();
@@ -175,15 +151,7 @@ describe('GET /auth/callback', () => {
   });
 
   describe('with a public (PKCE-only) client', () => {
-    let h: Harness;
-
-    beforeEach(async () => {
-      h = await startHarness({ publicClient: true });
-    });
-
-    afterEach(async () => {
-      await h.close();
-    });
+    const h = useHarness({ publicClient: true });
 
     it('names the client in the form, sends the verifier and no Basic header', async () => {
       const browser = h.client();
@@ -204,15 +172,7 @@ describe('GET /auth/callback', () => {
   });
 
   describe('when Genesys or the user says no', () => {
-    let h: Harness;
-
-    beforeEach(async () => {
-      h = await startHarness({ env: { UPSTREAM_TIMEOUT_MS: '200' } });
-    });
-
-    afterEach(async () => {
-      await h.close();
-    });
+    const h = useHarness({ env: { UPSTREAM_TIMEOUT_MS: '200' } });
 
     it('refuses a login the user denied on the Genesys page, and makes no session', async () => {
       const browser = h.client();
@@ -367,15 +327,7 @@ describe('GET /auth/callback', () => {
 });
 
 describe('logging in again over a live session', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it("revokes the replaced session's Genesys token; the new session works", async () => {
     const browser = await h.login(AGENT_USER);

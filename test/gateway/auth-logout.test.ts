@@ -3,7 +3,7 @@ import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import {
   TEST_CLIENT_ID,
   setCookieLines,
-  startHarness,
+  useHarness,
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
@@ -46,15 +46,7 @@ function expectCookieCleared(res: ClientResponse): void {
 }
 
 describe('POST /auth/logout', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it('accepts an HTML form post with the public Origin and no X-CSRF: 303 to /, session gone, token revoked', async () => {
     const { browser, cookie, accessToken } = await logIn(h);
@@ -140,15 +132,7 @@ describe('POST /auth/logout', () => {
 });
 
 describe('POST /auth/logout with IDP_LOGOUT=true', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness({ env: { IDP_LOGOUT: 'true' } });
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness({ env: { IDP_LOGOUT: 'true' } });
 
   it('ends at the Genesys logout page, which sends the browser back to the public origin', async () => {
     const { browser, cookie } = await logIn(h);
@@ -179,15 +163,7 @@ describe('POST /auth/logout with IDP_LOGOUT=true', () => {
 });
 
 describe('DELETE /session', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness({ env: { UPSTREAM_TIMEOUT_MS: '200' } });
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness({ env: { UPSTREAM_TIMEOUT_MS: '200' } });
 
   it('answers 204, clears the cookie, destroys the session and revokes the token', async () => {
     const { browser, cookie, accessToken } = await logIn(h);
@@ -271,15 +247,7 @@ describe('DELETE /session', () => {
 });
 
 describe('logout when Genesys hangs, with the default UPSTREAM_TIMEOUT_MS (10 s)', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness({ env: { UPSTREAM_TIMEOUT_MS: '10000' } });
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness({ env: { UPSTREAM_TIMEOUT_MS: '10000' } });
 
   it('bounds the revoke call on its own (about 2 s): 204, the session is gone', async () => {
     const { browser, cookie } = await logIn(h);

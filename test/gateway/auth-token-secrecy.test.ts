@@ -4,7 +4,7 @@ import {
   TEST_CLIENT_ID,
   TEST_CLIENT_SECRET,
   beginLogin,
-  startHarness,
+  useHarness,
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
@@ -42,10 +42,9 @@ function tokensSeenByGenesys(h: Harness): Set<string> {
 }
 
 describe('token secrecy', () => {
-  let h: Harness;
+  const h = useHarness({ env: { LOG_LEVEL: 'trace', UPSTREAM_TIMEOUT_MS: '200' } });
 
-  beforeEach(async () => {
-    h = await startHarness({ env: { LOG_LEVEL: 'trace', UPSTREAM_TIMEOUT_MS: '200' } });
+  beforeEach(() => {
     // Short-lived tokens, so the session refreshes within the idle window.
     h.emulator.addClient({
       id: TEST_CLIENT_ID,
@@ -54,10 +53,6 @@ describe('token secrecy', () => {
       redirectUris: [`${h.url}/auth/callback`],
       accessTokenLifetimeSeconds: 300,
     });
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   it('never lets an access or refresh token reach the browser or a log line', async () => {

@@ -1,13 +1,9 @@
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
 import { sessionIdsOfUser } from '../support/store-contents';
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(() => h.close());
+const h = useHarness();
 
 describe('concurrent use', () => {
   it('30 logins at once each get their own working session', async () => {

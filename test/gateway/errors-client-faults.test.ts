@@ -2,7 +2,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 
 /** One request through node:http, which (unlike fetch) sends a body with any method. */
@@ -51,15 +51,7 @@ const BAD_BODIES: Array<[string, string, Buffer]> = [
 ];
 
 describe('client faults are 4xx problem+json, never 500, and never logged as errors', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   const send = (
     client: BrowserClient,

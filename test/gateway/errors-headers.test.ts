@@ -7,12 +7,7 @@ import { startServer, type RunningServer } from '../../server/http/server';
 import { MemorySessionStore } from '../../server/stores/memory';
 import type { GenesysClient } from '../../server/genesys/client';
 import { BrowserClient, type ClientResponse } from '../support/browser-client';
-import {
-  TEST_SESSION_SECRET,
-  freePort,
-  startHarness,
-  type Harness,
-} from '../support/gateway-harness';
+import { TEST_SESSION_SECRET, freePort, useHarness } from '../support/gateway-harness';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -53,17 +48,12 @@ function rawExchange(url: string, text: string): Promise<string> {
 }
 
 describe('errors and response headers', () => {
-  let h: Harness;
+  const h = useHarness();
   let browser: BrowserClient;
 
   beforeEach(async () => {
-    h = await startHarness();
     browser = await h.login(AGENT_USER);
     h.emulator.clearRequests();
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   describe('unknown routes', () => {

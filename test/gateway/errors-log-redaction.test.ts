@@ -1,7 +1,7 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import {
   setAccessTokenLifetime,
-  startHarness,
+  useHarness,
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
@@ -26,16 +26,11 @@ async function secretsSeen(h: Harness, into: Set<string>): Promise<void> {
 }
 
 describe('log redaction', () => {
-  let h: Harness;
+  const h = useHarness({ env: { LOG_LEVEL: 'trace' } });
 
-  beforeEach(async () => {
-    h = await startHarness({ env: { LOG_LEVEL: 'trace' } });
+  beforeEach(() => {
     // Short-lived tokens, so the run below also refreshes and the refresh token is exercised.
     setAccessTokenLifetime(h, 300);
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   it('no log line holds an access token, refresh token, authorization code, verifier or session id', async () => {

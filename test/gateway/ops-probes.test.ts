@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { AGENT_USER } from '../emulator/genesys-emulator';
-import { freePort, startHarness, type Harness } from '../support/gateway-harness';
+import { freePort, startHarness, useHarness, type Harness } from '../support/gateway-harness';
 
 /** Opens a connection and sends the start of a request; `finish` completes it and reads the answer. */
 async function startRawRequest(
@@ -28,16 +28,8 @@ async function startRawRequest(
 }
 
 describe('ops routes', () => {
-  let h: Harness;
-
-  afterEach(async () => {
-    await h.close();
-  });
-
   describe('/healthz and /readyz', () => {
-    beforeEach(async () => {
-      h = await startHarness();
-    });
+    const h = useHarness();
 
     it('/healthz answers 200 without creating a session or a log line', async () => {
       const res = await h.client().get('/healthz');
@@ -86,9 +78,7 @@ describe('ops routes', () => {
   });
 
   describe('graceful shutdown', () => {
-    beforeEach(async () => {
-      h = await startHarness();
-    });
+    const h = useHarness();
 
     it('once stop() begins, /readyz answers 503 and the in-flight request still completes', async () => {
       const browser = await h.login(AGENT_USER);
@@ -133,9 +123,7 @@ describe('ops routes', () => {
   });
 
   describe('/metrics', () => {
-    beforeEach(async () => {
-      h = await startHarness();
-    });
+    const h = useHarness();
 
     it('serves Prometheus text with request, Genesys, login and process metrics', async () => {
       const browser = await h.login(AGENT_USER);
@@ -191,6 +179,10 @@ describe('ops routes', () => {
   });
 
   describe('with METRICS_PORT', () => {
+    // Started inside the test, which first picks a free port for the metrics listener.
+    let h: Harness;
+    afterEach(() => h.close());
+
     it('serves /metrics only on the metrics port; the main port answers 404', async () => {
       const metricsPort = await freePort();
       h = await startHarness({ env: { METRICS_PORT: String(metricsPort) } });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { MemorySessionStore } from '../../server/stores/memory';
 import type { BrowserClient } from '../support/browser-client';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 
 const METHODS = ['GET', 'HEAD', 'DELETE'] as const;
 
@@ -25,25 +25,20 @@ function rawRequest(
 }
 
 describe('anti-forgery on /session (attacks)', () => {
-  let h: Harness;
   let browser: BrowserClient;
   let store: MemorySessionStore;
   let storeReads: jest.SpyInstance;
+  const h = useHarness({
+    store: (clock) => {
+      store = new MemorySessionStore({ clock });
+      return store;
+    },
+  });
 
   beforeEach(async () => {
-    h = await startHarness({
-      store: (clock) => {
-        store = new MemorySessionStore({ clock });
-        return store;
-      },
-    });
     browser = await h.login(AGENT_USER);
     storeReads = jest.spyOn(store, 'getSession');
     h.emulator.clearRequests();
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   /** A refused request reached neither Genesys nor the store, and the session is intact. */

@@ -1,38 +1,30 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
 import { CountingStore } from '../support/counting-store';
-import {
-  sessionMaxAge,
-  setAccessTokenLifetime,
-  startHarness,
-  type Harness,
-} from '../support/gateway-harness';
+import { sessionMaxAge, setAccessTokenLifetime, useHarness } from '../support/gateway-harness';
 
 const IDLE_SECONDS = 1000;
 /** docs/contract.md#lifetimes: the roll may be coarse; the gateway's step is a tenth of the idle timeout. */
 const STEP_SECONDS = IDLE_SECONDS / 10;
 
 describe('the idle expiry rolls coarsely, and never for preserveIdleTTL=true', () => {
-  let h: Harness;
   let store: CountingStore;
   let browser: BrowserClient;
 
+  // afterEach hooks run in the order declared: the clock is real again before the harness closes.
+  afterEach(() => jest.restoreAllMocks());
+  const h = useHarness({
+    env: { SESSION_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS) },
+    store: (clock) => (store = new CountingStore({ clock })),
+  });
+
   beforeEach(async () => {
-    h = await startHarness({
-      env: { SESSION_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS) },
-      store: (clock) => (store = new CountingStore({ clock })),
-    });
     // express-session dates cookies with Date.now(): keep it on the emulator clock.
     const emulator = h.emulator;
     jest.spyOn(Date, 'now').mockImplementation(() => emulator.now());
     // Tokens outlive the test, so no refresh writes the session.
     setAccessTokenLifetime(h, 86_400);
     browser = await h.login(AGENT_USER);
-  });
-
-  afterEach(async () => {
-    jest.restoreAllMocks();
-    await h.close();
   });
 
   const get = (path = '/session') => browser.get(path, { csrf: true });

@@ -1,6 +1,6 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import type { RecordedRequest } from '../emulator/genesys-emulator';
-import { startHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
+import { useHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
 import type { BrowserClient } from '../support/browser-client';
 import { expectProblem } from '../support/expect-problem';
 
@@ -17,17 +17,12 @@ async function accessTokenOf(h: Harness): Promise<string> {
 }
 
 describe('/session', () => {
-  let h: Harness;
+  const h = useHarness();
   let browser: BrowserClient;
 
   beforeEach(async () => {
-    h = await startHarness();
     browser = await h.login(AGENT_USER);
     h.emulator.clearRequests();
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   describe('HEAD /session', () => {
@@ -148,8 +143,7 @@ describe('/session', () => {
 
     beforeEach(async () => {
       // A fresh login while the feature is on: Genesys then issues no refresh token.
-      await h.close();
-      h = await startHarness();
+      await h.restart();
       h.emulator.setIdleTimeout({
         enableIdleTokenTimeout: true,
         idleTokenTimeoutSeconds: IDLE_SECONDS,

@@ -1,5 +1,5 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { useHarness } from '../support/gateway-harness';
 
 /** Flips one character of the sealed ciphertext part (`v1.<key>.<iv>.<ciphertext>.<tag>`). */
 function tamper(sealed: string): string {
@@ -10,15 +10,7 @@ function tamper(sealed: string): string {
 }
 
 describe('a session whose sealed tokens were changed in the store', () => {
-  let h: Harness;
-
-  beforeEach(async () => {
-    h = await startHarness();
-  });
-
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   it('is refused even right after its genuine tokens were opened and used', async () => {
     const browser = await h.login(AGENT_USER);

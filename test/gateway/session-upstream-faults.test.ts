@@ -1,6 +1,6 @@
 import { AGENT_USER } from '../emulator/genesys-emulator';
 import { BrowserClient } from '../support/browser-client';
-import { startHarness, type Harness } from '../support/gateway-harness';
+import { startHarness, useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 import { sessionIdsOfUser } from '../support/store-contents';
 
@@ -8,17 +8,12 @@ import { sessionIdsOfUser } from '../support/store-contents';
 const KEPT = /^(content-type|retry-after|inin-correlation-id|inin-ratelimit-.*)$/;
 
 describe('/session when Genesys misbehaves', () => {
-  let h: Harness;
+  const h = useHarness();
   let browser: BrowserClient;
 
   beforeEach(async () => {
-    h = await startHarness();
     browser = await h.login(AGENT_USER);
     h.emulator.clearRequests();
-  });
-
-  afterEach(async () => {
-    await h.close();
   });
 
   async function stillServes(): Promise<void> {

@@ -133,6 +133,68 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
+/** A harness that `useHarness` starts and closes around the tests of a block. */
+export interface HarnessHandle extends Harness {
+  /** Closes the current harness and starts another in its place, which the block closes as usual. */
+  restart(options?: HarnessOptions): Promise<void>;
+}
+
+/**
+ * Starts a harness before each test of the enclosing block and closes it after (before and after
+ * all of them with `shared`), in place of a `let h` and its beforeEach / afterEach. The handle
+ * reads whichever harness is current, so tests use it like a Harness; after a test it still
+ * reads that test's harness (its logs, its store) in later afterEach hooks.
+ */
+export function useHarness(
+  options: HarnessOptions = {},
+  lifecycle: { shared?: boolean } = {},
+): HarnessHandle {
+  let current: Harness | undefined;
+  const now = (): Harness => {
+    if (current === undefined) {
+      throw new Error('useHarness: the harness was read before its hook started it');
+    }
+    return current;
+  };
+  const start = async (startOptions: HarnessOptions): Promise<void> => {
+    current = undefined;
+    current = await startHarness(startOptions);
+  };
+  const [before, after] = lifecycle.shared ? [beforeAll, afterAll] : [beforeEach, afterEach];
+  before(() => start(options));
+  after(() => current?.close());
+  return {
+    get emulator() {
+      return now().emulator;
+    },
+    get server() {
+      return now().server;
+    },
+    get url() {
+      return now().url;
+    },
+    get config() {
+      return now().config;
+    },
+    get store() {
+      return now().store;
+    },
+    get metrics() {
+      return now().metrics;
+    },
+    get logs() {
+      return now().logs;
+    },
+    client: () => now().client(),
+    login: (user, loginOptions) => now().login(user, loginOptions),
+    close: () => now().close(),
+    async restart(restartOptions = options) {
+      await now().close();
+      await start(restartOptions);
+    },
+  };
+}
+
 /**
  * The token sets the harness store holds for live sessions, opened with the gateway's own keys:
  * lets tests look for token bytes where they must never be (logs, bodies, the store file).
