@@ -146,6 +146,8 @@ export function loadConfig(
       idleTimeoutSeconds: settings.SESSION_IDLE_TIMEOUT_SECONDS,
       absoluteTimeoutSeconds: settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS,
       cookieSameSite: settings.SESSION_COOKIE_SAMESITE,
+      warningSeconds: settings.SESSION_WARNING_SECONDS,
+      maxEventStreams: settings.EVENTS_MAX_STREAMS,
       cookieName: sessionCookieName(secure),
     },
     // Same order as the secrets, so rotating SESSION_SECRET rotates the derived keys with it.

@@ -326,6 +326,16 @@ export const configSchema = z
       '86400',
       'a session ends this long after login, however active',
     ),
+    SESSION_WARNING_SECONDS: defaulted(
+      integerBetween(10, 3600),
+      '120',
+      "`GET /session/events` sends `expiring` this long (10–3600 s) before the session's earliest deadline",
+    ),
+    EVENTS_MAX_STREAMS: defaulted(
+      integerBetween(1, 100_000),
+      '1000',
+      'open `GET /session/events` streams this process serves at most (and 5 per session); beyond: 429',
+    ),
     SESSION_COOKIE_SAMESITE: defaulted(
       oneOf(['strict', 'lax'] as const),
       'strict',

@@ -34,6 +34,10 @@ export interface Config {
     readonly idleTimeoutSeconds: number;
     readonly absoluteTimeoutSeconds: number;
     readonly cookieSameSite: 'strict' | 'lax';
+    /** How long before its earliest deadline a session's event streams hear `expiring`. */
+    readonly warningSeconds: number;
+    /** Event streams this process serves at most. */
+    readonly maxEventStreams: number;
     /** __Host-Http-session over https (RFC 10017 BFF cookie), bff.sid over plain http. */
     readonly cookieName: string;
   };

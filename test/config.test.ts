@@ -86,6 +86,8 @@ describe('loadConfig', () => {
           redisUrl: undefined,
           idleTimeoutSeconds: 1800,
           absoluteTimeoutSeconds: 86400,
+          warningSeconds: 120,
+          maxEventStreams: 1000,
           cookieSameSite: 'strict',
           cookieName: '__Host-Http-session',
         },
@@ -607,6 +609,12 @@ describe('loadConfig', () => {
     );
 
     it('refuses a bad absolute timeout', () => {
+      expect(messageFor({ SESSION_WARNING_SECONDS: '5' })).toBe(
+        only('SESSION_WARNING_SECONDS: must be an integer between 10 and 3600'),
+      );
+      expect(messageFor({ EVENTS_MAX_STREAMS: '0' })).toBe(
+        only('EVENTS_MAX_STREAMS: must be an integer between 1 and 100000'),
+      );
       expect(messageFor({ SESSION_ABSOLUTE_TIMEOUT_SECONDS: '0' })).toBe(
         only('SESSION_ABSOLUTE_TIMEOUT_SECONDS: must be a positive integer'),
       );
