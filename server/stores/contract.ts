@@ -52,5 +52,16 @@ export interface Coordination {
   lock(key: string, ttlMs: number): Promise<LockRelease | undefined>;
 }
 
+/**
+ * Messages to every process sharing the store, this one included (session events): best
+ * effort, at most once, in order per publisher. Memory and SQLite serve one process, so theirs
+ * stays in it; Redis carries them between replicas.
+ */
+export interface Broadcast {
+  publish(message: string): Promise<void>;
+  /** Calls `listener` with every message published from now on, on any process. */
+  subscribe(listener: (message: string) => void): Promise<void>;
+}
+
 /** What each backend (memory, SQLite, Redis) implements. */
-export type SessionStore = SessionRepository & Coordination;
+export type SessionStore = SessionRepository & Coordination & { readonly broadcast: Broadcast };

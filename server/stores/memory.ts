@@ -5,6 +5,7 @@ import { silentLogger, type StoreOptions } from './options';
 import { deserializeSession, expiryRule, serializeSession, sessionUserId } from './session-data';
 import type { ExpiryRule, SessionData } from './session-data';
 import { startSweeper, type Sweeper } from './sweeper';
+import { localBroadcast } from './local-broadcast';
 
 /** One session as the memory store holds it. */
 export interface MemoryEntry {
@@ -36,6 +37,8 @@ export interface MemorySessionStoreOptions extends StoreOptions {
 
 /** A single-process session store on a Map, for tests and SESSION_STORE=memory. */
 export class MemorySessionStore implements SessionStore {
+  /** Session events stay in this process: nobody else shares this store. */
+  readonly broadcast = localBroadcast();
   private readonly clock: () => number;
   private readonly expiresAt: ExpiryRule;
   private readonly sweeper: Sweeper;

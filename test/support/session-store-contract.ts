@@ -132,6 +132,21 @@ export function describeSessionStoreContract(
         expect(await store.sessionsOfUser('nobody')).toEqual({});
       });
 
+      it('broadcasts each message to every subscriber, the publisher itself included, in order', async () => {
+        const first: string[] = [];
+        const second: string[] = [];
+        await store.broadcast.subscribe((m) => first.push(m));
+        await store.broadcast.subscribe((m) => second.push(m));
+        await store.broadcast.publish('one');
+        await store.broadcast.publish('two');
+        const deadline = Date.now() + 2000;
+        while ((first.length < 2 || second.length < 2) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect(first).toEqual(['one', 'two']);
+        expect(second).toEqual(['one', 'two']);
+      });
+
       it('destroys a session, and destroying a missing one is not an error', async () => {
         await store.setSession('s1', sessionFor(now, { userId: 'u1' }));
         // Whether there was a record: a session's end is counted once, by whoever removed it.

@@ -27,6 +27,7 @@ export type Reply = string | number | null | Reply[];
  */
 export class RedisConnection {
   private readonly client: ReturnType<typeof createClient>;
+  private subscriber: ReturnType<typeof createClient> | undefined;
   private readonly logger: StoreLogger;
   private readonly target: string;
   private readonly commandTimeoutMs: number;
@@ -133,10 +134,30 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * Listens on `channel` over a connection of its own (a subscribed connection takes no other
+   * commands). It reconnects like the main one, and node-redis subscribes it again when it does;
+   * messages published while it is away are lost (a Broadcast is best effort).
+   */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError('session store is closed');
+    if (!this.subscriber) {
+      const subscriber = this.client.duplicate();
+      subscriber.on('error', (err: unknown) => {
+        if (!this.closed)
+          this.logger.warn({ err, redis: this.target }, 'session events: Redis subscriber error');
+      });
+      this.subscriber = subscriber;
+      await withTimeout(subscriber.connect(), this.startupTimeoutMs, () => this.timedOut());
+    }
+    await this.subscriber.subscribe(channel, listener);
+  }
+
   /** Quits (or, while Redis is away, drops) the connection; later commands fail. */
   async close(): Promise<void> {
     if (this.closed && !this.client.isOpen) return;
     this.closed = true;
+    await this.subscriber?.disconnect().catch(() => undefined);
     try {
       if (this.client.isReady) {
         await withTimeout(this.client.quit(), this.commandTimeoutMs, () => this.timedOut());

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LockRelease, SessionStore } from '../contract';
+import type { Broadcast, LockRelease, SessionStore } from '../contract';
 import { liveSession } from '../lazy-expiry';
 import { lockRelease } from '../lock-release';
 import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
@@ -44,6 +44,13 @@ const PAGE = 200;
  * or slow (no command is queued for later); the connection comes back by itself.
  */
 export class RedisSessionStore implements SessionStore {
+  /** Session events between the replicas, over Redis pub/sub. */
+  readonly broadcast: Broadcast = {
+    publish: async (message) => {
+      await this.redis.call(['PUBLISH', `${this.prefix}events`, message]);
+    },
+    subscribe: (listener) => this.redis.subscribe(`${this.prefix}events`, listener),
+  };
   private readonly clock: () => number;
   private readonly logger: StoreLogger;
   private readonly expiresAt: ExpiryRule;

@@ -9,12 +9,15 @@ import { startSweeper, type Sweeper } from '../sweeper';
 import { migrate } from './schema';
 import { prepareStatements, type Statements } from './statements';
 import { WatchedDatabase, type SqliteFileOptions } from './watchdog';
+import { localBroadcast } from '../local-broadcast';
 
 /** Options of the SQLite store. */
 export interface SqliteSessionStoreOptions extends StoreOptions, SqliteFileOptions {}
 
 /** The embedded session store (SESSION_STORE=sqlite): one file, survives restarts, one replica. */
 export class SqliteSessionStore implements SessionStore {
+  /** Session events stay in this process: nobody else shares this store. */
+  readonly broadcast = localBroadcast();
   private readonly clock: () => number;
   private readonly logger: StoreLogger;
   private readonly expiresAt: ExpiryRule;
