@@ -15,7 +15,8 @@ import { createLogout } from '../session/logout';
 import { createUpstreamProxy } from '../genesys/proxy';
 import { requestId } from './request-id';
 import { securityHeaders } from './security-headers';
-import { addOpsRoutes, type Lifecycle } from '../routes/ops';
+import { addOpsRoutes } from '../routes/ops';
+import { Lifecycle } from '../core/lifecycle';
 import { accessLog } from './access-log';
 import { requireAntiForgery } from './anti-forgery';
 import { discardBody } from '../routes/body';
@@ -25,6 +26,7 @@ import { adminRouter } from '../routes/admin';
 import { createAdminAudit } from '../routes/admin-audit';
 import { createForward } from '../routes/forward';
 import { errorHandler } from './problem';
+import { CLIENT_MODULE_PATH, clientModule } from './client-module';
 import { NotFoundError } from '../core/errors';
 import { randomToken } from '../session/pkce';
 import type { InflightTracker } from './inflight';
@@ -52,7 +54,7 @@ const noStore: RequestHandler = (_req, res, next) => {
 export function createApp(config: Config, deps: AppDeps): express.Express {
   const { logger, store } = deps;
   const metrics = deps.metrics ?? createMetrics();
-  const lifecycle = deps.lifecycle ?? { shuttingDown: false };
+  const lifecycle = deps.lifecycle ?? new Lifecycle();
   const clock = deps.clock ?? Date.now;
   const vault = createTokenVault(config.tokenEncryptionKeys);
   // The one HTTP client to Genesys: its pools carry the gateway's own calls and the proxy's.
@@ -160,6 +162,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     app.use(adminRouter({ guard, forward, metrics, logger }));
   }
 
+  app.get(CLIENT_MODULE_PATH, clientModule());
   if (config.staticDir !== undefined) {
     app.use(express.static(config.staticDir, { index: 'index.html', dotfiles: 'ignore' }));
   }

@@ -34,6 +34,7 @@ export class InflightTracker {
   private readonly openOn = new WeakMap<Socket, number>();
   private readonly idleWaiters = new WeakMap<Socket, Array<() => void>>();
   private closing = false;
+  private readonly leaving = new WeakMap<ServerResponse, () => void>();
 
   /** Requests in progress now. */
   get count(): number {
@@ -53,16 +54,27 @@ export class InflightTracker {
     res.on('close', () => this.closed(res, socket));
     if (this.closing) lastOnItsConnection(res);
     const end = res.end.bind(res) as (...a: unknown[]) => typeof res;
-    let ended = false;
+    let left = false;
+    const leaveOnce = (): void => {
+      if (left) return;
+      left = true;
+      this.leave();
+    };
+    this.leaving.set(res, leaveOnce);
     res.end = ((...args: unknown[]) => {
-      if (!ended) {
-        ended = true;
-        this.leave();
-      }
+      leaveOnce();
       return end(...args);
     }) as typeof res.end;
     next();
   };
+
+  /**
+   * Stops counting `res` as in progress: an answer that stays open on purpose (an event
+   * stream) must not hold up shutdown, which ends it instead. Its connection is still tracked.
+   */
+  release(res: ServerResponse): void {
+    this.leaving.get(res)?.();
+  }
 
   /** Resolves once no request is in progress. */
   drained(): Promise<void> {

@@ -7,6 +7,7 @@ import { metricsHandler } from '../routes/ops';
 import { createMetrics } from '../core/metrics';
 import { InflightTracker } from './inflight';
 import { answerRefusals } from './client-error';
+import { Lifecycle } from '../core/lifecycle';
 
 /** A listening gateway. `stop` is idempotent. */
 export interface RunningServer {
@@ -41,7 +42,7 @@ export async function startServer(
   deps: Omit<AppDeps, 'lifecycle' | 'inflight'>,
   options: { drainMs?: number } = {},
 ): Promise<RunningServer> {
-  const lifecycle = { shuttingDown: false };
+  const lifecycle = new Lifecycle();
   const inflight = new InflightTracker();
   // Made here, not read back from the app: the listener and the metrics port count into it too.
   const metrics = deps.metrics ?? createMetrics();
@@ -69,7 +70,7 @@ export async function startServer(
   const drainMs = options.drainMs ?? config.shutdownDrainSeconds * 1000;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      lifecycle.shuttingDown = true;
+      lifecycle.beginShutdown();
       // First, so that no answer written from here on says keep-alive.
       inflight.closeConnections();
       // close() also ends the connections idle at this moment; the others end with their answer.

@@ -2,12 +2,7 @@ import type { IRouter, RequestHandler } from 'express';
 import type { Metrics } from '../core/metrics';
 import { MethodNotAllowedError, ServiceUnavailableError } from '../core/errors';
 import { withTimeout } from '../core/timeout';
-
-/** What the ops routes need to know about the process. */
-export interface Lifecycle {
-  /** True once shutdown has begun: readiness turns 503 so the load balancer drains us. */
-  readonly shuttingDown: boolean;
-}
+import type { Lifecycle } from '../core/lifecycle';
 
 // docs/contract.md#upstream-and-store-failures: store down ⇒ 503 within 2 s; a probe must not
 // hang on a wedged store.
