@@ -25,6 +25,7 @@ RUN --mount=type=secret,id=npmca \
 COPY tsconfig.json tsconfig.build.json ./
 COPY config ./config
 COPY server ./server
+COPY client ./client
 # Compile, then drop the dev dependencies, and keep of better-sqlite3's build only the addon.
 RUN npm run build \
     && npm prune --omit=dev --no-audit --no-fund \
