@@ -2,14 +2,21 @@ import type { RequestHandler } from 'express';
 import { ForbiddenError } from '../core/errors';
 
 /**
- * Anti-forgery for state-changing and token-bearing routes (docs/contract.md#anti-forgery, RFC 10017 BFF):
- * a custom header forces a CORS preflight that the gateway never answers; Origin and
+ * Anti-forgery for state-changing and token-bearing routes (docs/contract.md#anti-forgery,
+ * RFC 10017 BFF): a custom header forces a CORS preflight that the gateway never answers; Origin and
  * Sec-Fetch-Site refuse other origins, including other apps on the same site.
  * With `originStandsIn`, an exact same Origin replaces the header (plain HTML form posts).
  */
 export function requireAntiForgery(
   publicOrigin: string,
-  options: { originStandsIn?: boolean } = {},
+  options: {
+    originStandsIn?: boolean;
+    /**
+     * No X-CSRF needed (EventSource cannot send one): for a GET that changes nothing and reveals
+     * only its own session's end; Origin and Sec-Fetch-Site are still checked.
+     */
+    headerOptional?: boolean;
+  } = {},
 ): RequestHandler {
   return (req, _res, next) => {
     const origin = req.get('origin');
@@ -28,6 +35,7 @@ export function requireAntiForgery(
     const header = req.get('x-csrf');
     if (header === '1') return next();
     if (options.originStandsIn && origin === publicOrigin) return next();
+    if (options.headerOptional) return next();
     next(new ForbiddenError('Missing anti-forgery header: send X-CSRF: 1.'));
   };
 }

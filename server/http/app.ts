@@ -12,6 +12,9 @@ import { createGenesysHttp } from '../genesys/http';
 import { createSessionGuard } from '../session/guard';
 import { loginStates, loginTransactions } from '../session/login-transaction';
 import { createLogout } from '../session/logout';
+import { createMySessions } from '../session/my-sessions';
+import { createSessionEvents } from '../session/events';
+import { addEventRoutes } from '../routes/events';
 import { createUpstreamProxy } from '../genesys/proxy';
 import { requestId } from './request-id';
 import { securityHeaders } from './security-headers';
@@ -26,7 +29,6 @@ import { adminRouter } from '../routes/admin';
 import { createAdminAudit } from '../routes/admin-audit';
 import { createForward } from '../routes/forward';
 import { errorHandler } from './problem';
-import { CLIENT_MODULE_PATH, clientModule } from './client-module';
 import { NotFoundError } from '../core/errors';
 import { randomToken } from '../session/pkce';
 import type { InflightTracker } from './inflight';
@@ -41,6 +43,8 @@ export interface AppDeps {
   readonly clock?: () => number;
   /** Counts requests in progress, so shutdown can wait for them; none tracked when absent. */
   readonly inflight?: InflightTracker;
+  /** How often event streams are looked at (ms, default 1000); tests that move the clock shorten it. */
+  readonly eventsTickMs?: number;
   /** Calls to Genesys made by the gateway itself (login, logout); defaults to the real client. */
   readonly genesys?: GenesysClient;
 }
@@ -64,8 +68,19 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     timeoutMs: config.upstreamTimeoutMs,
   });
   const genesys = deps.genesys ?? createGenesysClient(config, pools, metrics, clock);
-  const guard = createSessionGuard({ config, vault, genesys, metrics, logger, clock, store });
-  const { logout, endReplaced } = createLogout({ guard, genesys, metrics, logger });
+  const events = createSessionEvents(store.broadcast, logger);
+  const guard = createSessionGuard({
+    config,
+    vault,
+    genesys,
+    metrics,
+    logger,
+    clock,
+    store,
+    events,
+  });
+  const { logout, endReplaced } = createLogout({ guard, genesys, events, metrics, logger });
+  const mySessions = createMySessions({ guard, logout, store, events, genesys, metrics, logger });
   const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
   const states = loginStates(store);
   const proxy = createUpstreamProxy({
@@ -141,7 +156,25 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     guard,
     forward,
     logout,
+    mySessions,
     before: [noStore, antiForgery, sessions, discardBody()],
+  });
+  addEventRoutes(app, {
+    guard,
+    events,
+    lifecycle,
+    logger,
+    release: (res) => deps.inflight?.release(res),
+    clock,
+    warningMs: config.session.warningSeconds * 1000,
+    maxStreams: config.session.maxEventStreams,
+    tickMs: deps.eventsTickMs ?? 1000,
+    before: [
+      noStore,
+      requireAntiForgery(config.publicOrigin, { headerOptional: true }),
+      sessions,
+      discardBody(),
+    ],
   });
 
   app.use('/auth', noStore);
@@ -162,7 +195,6 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     app.use(adminRouter({ guard, forward, metrics, logger }));
   }
 
-  app.get(CLIENT_MODULE_PATH, clientModule());
   if (config.staticDir !== undefined) {
     app.use(express.static(config.staticDir, { index: 'index.html', dotfiles: 'ignore' }));
   }

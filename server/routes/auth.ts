@@ -11,6 +11,7 @@ import { createLoginSecrets } from '../session/pkce';
 import { hasCookie, type LoginStates, type loginTransactions } from '../session/login-transaction';
 import type { EndReplaced, Logout } from '../session/logout';
 import { requestIdOf } from '../core/request-id';
+import { summarizeUserAgent } from '../session/user-agent';
 
 type Transactions = ReturnType<typeof loginTransactions>;
 
@@ -115,7 +116,7 @@ export function authRouter(deps: {
         await regenerateSession(req);
         replaced = true;
       }
-      guard.establish(req, user, tokens);
+      guard.establish(req, user, tokens, summarizeUserAgent(req.get('user-agent')));
       await saveSession(req);
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });

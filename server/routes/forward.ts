@@ -4,6 +4,7 @@ import type { LiveSession, SessionGuard } from '../session/guard';
 import {
   checkUpstreamAnswer,
   sendUpstreamAnswer,
+  type UpstreamAnswer,
   type UpstreamCall,
   type UpstreamProxy,
 } from '../genesys/proxy';
@@ -13,7 +14,7 @@ export interface ForwardOptions {
   /** Drop the upstream body (HEAD answered from a GET). */
   readonly dropBody?: boolean;
   /** Runs after a 2xx, before the answer is sent (e.g. end the local sessions of a revoked user). */
-  readonly onSuccess?: () => Promise<void>;
+  readonly onSuccess?: (answer: UpstreamAnswer) => Promise<void> | void;
 }
 
 /** Sends one call to the Genesys API with the session's token and answers the browser with it. */
@@ -43,7 +44,7 @@ export function createForward(deps: { proxy: UpstreamProxy; guard: SessionGuard 
     }
     checkUpstreamAnswer(answer, options.dropBody);
     if (answer.status >= 200 && answer.status < 300 && options.onSuccess) {
-      await options.onSuccess();
+      await options.onSuccess(answer);
     }
     sendUpstreamAnswer(res, answer, options.dropBody);
   };

@@ -1,4 +1,7 @@
+import { createHash, createHmac } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import type { SessionData } from '../stores/session-data';
+import type { SessionEvents } from './events';
 import type { Config } from '../../config/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -29,6 +32,16 @@ export interface LiveSession {
   readonly tokens: TokenSet;
 }
 
+/** When a session ends: each deadline that applies (ms epoch) and the earliest. */
+export interface Deadlines {
+  readonly idle: number;
+  readonly absolute: number;
+  /** The token's expiry, when no refresh token can extend it. */
+  readonly token: number | undefined;
+  readonly earliest: number;
+  readonly kind: 'idle' | 'absolute' | 'token';
+}
+
 /** A route handler that runs only with a live session. */
 export type SessionHandler = (req: Request, res: Response, session: LiveSession) => Promise<void>;
 
@@ -41,10 +54,27 @@ export interface SessionGuard {
    */
   authenticated(
     handler: SessionHandler,
-    options?: { keepsIdle?: (req: Request) => boolean },
+    options?: {
+      keepsIdle?: (req: Request) => boolean;
+      /** false: do not refresh a due token here (event streams never call Genesys). */
+      refresh?: boolean;
+    },
   ): RequestHandler;
+  /** The session's handle: stable, opaque, and not the session id (nor can it be turned into it). */
+  handleOf(sid: string): string;
+  /** When a live session ends, and which deadline that is. */
+  deadlinesOf(session: SessionData, tokens: TokenSet): Deadlines;
+  /** The deadlines of a session read from the store now, or undefined when it is gone. */
+  storedDeadlines(sid: string): Promise<Deadlines | undefined>;
+  /** Keeps the token's idle deadline Genesys reported (`dateTokenIdles`), coarsely. */
+  noteTokenIdles(req: Request, idlesAt: number): void;
   /** Stores a fresh token set for the user (login); the caller has regenerated the session id. */
-  establish(req: Request, user: { id: string; name: string }, tokens: TokenSet): void;
+  establish(
+    req: Request,
+    user: { id: string; name: string },
+    tokens: TokenSet,
+    userAgent?: string,
+  ): void;
   /** Destroys the server-side record and clears the cookie. Safe without a session. */
   end(req: Request, res: Response, reason: EndReason): Promise<void>;
   /**
@@ -54,6 +84,8 @@ export interface SessionGuard {
   endUser(req: Request, res: Response, userId: string, reason: EndReason): Promise<number>;
   /** The token set of the session, or undefined when it has none or it cannot be opened. */
   tokensOf(req: Request): TokenSet | undefined;
+  /** The token set held by a stored session (another of the user's), or undefined. */
+  tokensIn(session: SessionData): TokenSet | undefined;
 }
 
 /** Builds the guard; `store` is the session store, whose locks serialise refreshes across replicas. */
@@ -65,8 +97,13 @@ export function createSessionGuard(deps: {
   logger: Logger;
   clock: () => number;
   store: SessionStore;
+  events: SessionEvents;
 }): SessionGuard {
-  const { config, vault, genesys, metrics, logger, clock, store } = deps;
+  const { config, vault, genesys, metrics, logger, clock, store, events } = deps;
+  // An HMAC of the id: stable for the session, the same on every replica, and one-way.
+  const handleKey = createHash('sha256').update(`handle:${config.session.secrets[0]}`).digest();
+  const handleOf = (sid: string): string =>
+    createHmac('sha256', handleKey).update(sid).digest('base64url').slice(0, 22);
   const refresher = createTokenRefresher({ config, vault, genesys, metrics, store, clock });
   const cookieOptions = {
     path: '/',
@@ -84,6 +121,10 @@ export function createSessionGuard(deps: {
   function tokensOf(req: Request): TokenSet | undefined {
     const sealed = req.session?.tokens;
     if (sealed === undefined) return undefined;
+    return openSealed(sealed, requestIdOf(req));
+  }
+
+  function openSealed(sealed: string, requestId?: string): TokenSet | undefined {
     const known = opened.get(sealed);
     if (known !== undefined) return known;
     try {
@@ -93,10 +134,7 @@ export function createSessionGuard(deps: {
       return tokens;
     } catch (err) {
       // A key removed from the rotation list, or a tampered row: the session cannot be used.
-      logger.warn(
-        { requestId: requestIdOf(req), err: (err as Error).message },
-        'session tokens unreadable',
-      );
+      logger.warn({ requestId, err: (err as Error).message }, 'session tokens unreadable');
       return undefined;
     }
   }
@@ -132,6 +170,19 @@ export function createSessionGuard(deps: {
   }
 
   /** Ends the session; `removedAlready` when the caller removed its record (a refused refresh). */
+  /** The deadlines that apply to a session (docs/contract.md#lifetimes). */
+  function deadlinesOf(session: SessionData, tokens: TokenSet): Deadlines {
+    const createdAt = session.createdAt ?? clock();
+    const idle = (session.lastSeenAt ?? createdAt) + idleMs;
+    const absolute = createdAt + config.session.absoluteTimeoutSeconds * 1000;
+    const token = tokens.refreshToken === undefined ? tokens.expiresAt : undefined;
+    let earliest = idle;
+    let kind: Deadlines['kind'] = 'idle';
+    if (absolute < earliest) [earliest, kind] = [absolute, 'absolute'];
+    if (token !== undefined && token < earliest) [earliest, kind] = [token, 'token'];
+    return { idle, absolute, token, earliest, kind };
+  }
+
   async function end(
     req: Request,
     res: Response,
@@ -141,13 +192,15 @@ export function createSessionGuard(deps: {
     res.clearCookie(config.session.cookieName, cookieOptions);
     if (!req.session?.user) return;
     const userId = req.session.user.id;
-    const removed = (await store.destroySession(req.sessionID)) || removedAlready;
+    const sid = req.sessionID;
+    const removed = (await store.destroySession(sid)) || removedAlready;
     // Gone from the request too, as express-session's destroy() would do; without the id it also
     // skips the second store delete it makes as the response ends (unset: 'destroy').
     forgetSession(req);
     // Every request in flight when a session ends sees it end (each hears its own upstream 401):
     // only the one that removed the record counts and logs it.
     if (!removed) return;
+    events.ended({ handle: handleOf(sid), reason });
     metrics.sessionsEnded.inc({ reason });
     logger.info({ requestId: requestIdOf(req), userId, reason }, 'session ended');
   }
@@ -157,6 +210,7 @@ export function createSessionGuard(deps: {
     req: Request,
     res: Response,
     keepsIdle: (req: Request) => boolean,
+    refresh: boolean,
   ): Promise<LiveSession> {
     const session = req.session;
     if (!session?.user) throw new UnauthenticatedError();
@@ -171,7 +225,10 @@ export function createSessionGuard(deps: {
       await end(req, res, 'expired');
       throw new UnauthenticatedError('The session reached its absolute lifetime: log in again.');
     }
-    if (now >= tokens.expiresAt - REFRESH_MARGIN_MS) {
+    if (
+      now >= tokens.expiresAt - REFRESH_MARGIN_MS &&
+      (refresh || tokens.refreshToken === undefined)
+    ) {
       if (tokens.refreshToken === undefined) {
         if (now >= tokens.expiresAt) {
           await end(req, res, 'expired');
@@ -206,8 +263,9 @@ export function createSessionGuard(deps: {
   return {
     authenticated(handler, options = {}) {
       const keepsIdle = options.keepsIdle ?? countsAsActivity;
+      const refresh = options.refresh ?? true;
       return (req, res, next) => {
-        liveSession(req, res, keepsIdle)
+        liveSession(req, res, keepsIdle, refresh)
           .then((session) => handler(req, res, session))
           .catch(next);
       };
@@ -218,16 +276,34 @@ export function createSessionGuard(deps: {
       const ended = await store.destroyUser(userId);
       // Counted here, all of them: the request's own record went with the others.
       if (ended > 0) metrics.sessionsEnded.inc({ reason }, ended);
+      events.ended({ userId, reason });
       if (req.session?.user?.id.toLowerCase() === userId.toLowerCase()) {
         res.clearCookie(config.session.cookieName, cookieOptions);
         forgetSession(req);
       }
       return ended;
     },
-    establish(req, user, tokens) {
+    handleOf,
+    deadlinesOf,
+    tokensIn: (session) => (session.tokens === undefined ? undefined : openSealed(session.tokens)),
+    async storedDeadlines(sid) {
+      const session = await store.getSession(sid);
+      const tokens = session?.user && session.tokens ? openSealed(session.tokens) : undefined;
+      return session && tokens ? deadlinesOf(session, tokens) : undefined;
+    },
+    noteTokenIdles(req, idlesAt) {
+      const known = req.session.tokenIdlesAt;
+      // Genesys moves it on every call that is not preserveIdleTTL: kept when it moves by the
+      // idle roll's step or more, so it does not cost a store write per request.
+      if (known === undefined || Math.abs(idlesAt - known) >= rollStepMs) {
+        req.session.tokenIdlesAt = idlesAt;
+      }
+    },
+    establish(req, user, tokens, userAgent) {
       req.session.user = { id: user.id, name: user.name };
       req.session.createdAt = clock();
       req.session.lastSeenAt = req.session.createdAt;
+      if (userAgent !== undefined) req.session.userAgent = userAgent;
       keepTokens(req, tokens, vault.seal(JSON.stringify(tokens)));
       settleExpiry(req, tokens, false);
     },

@@ -12,6 +12,10 @@ declare module 'express-session' {
     createdAt?: number;
     /** When the idle expiry last rolled (at most every tenth of the idle timeout), ms epoch. */
     lastSeenAt?: number;
+    /** A short summary of the browser that logged in (`Chrome 156 on Linux`), for "my sessions". */
+    userAgent?: string;
+    /** ms epoch: the last `dateTokenIdles` Genesys reported for the token, if any. */
+    tokenIdlesAt?: number;
   }
 }
 
