@@ -1,0 +1,98 @@
+import {
+  ADMIN_USER,
+  AGENT_USER,
+  startEmulator,
+  type GenesysEmulator,
+} from '../emulator/genesys-emulator';
+import { RedisSessionStore } from '../../server/stores/redis/store';
+import {
+  TEST_CLIENT_ID,
+  TEST_CLIENT_SECRET,
+  startHarness,
+  type Harness,
+} from '../support/gateway-harness';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { carryCookies } from '../support/replica-helpers';
+import { openStream } from '../support/event-stream';
+
+let redis: RedisServer;
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('session events across two replicas on one Redis', () => {
+  let emulator: GenesysEmulator;
+  let a: Harness;
+  let b: Harness;
+
+  beforeEach(async () => {
+    emulator = await startEmulator();
+    const keyPrefix = `events-${(prefixes += 1)}:`;
+    const replica = (): Promise<Harness> =>
+      startHarness({
+        emulator,
+        env: { SESSION_STORE: 'redis', REDIS_URL: redis.url },
+        store: async (clock) => {
+          const store = new RedisSessionStore({
+            url: redis.url,
+            keyPrefix,
+            clock,
+            sweepIntervalMs: 0,
+          });
+          await store.connect();
+          return store;
+        },
+      });
+    a = await replica();
+    b = await replica();
+    emulator.addClient({
+      id: TEST_CLIENT_ID,
+      secret: TEST_CLIENT_SECRET,
+      name: 'tokens-bff replicas',
+      redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
+    });
+  });
+
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+    await emulator.close();
+  });
+
+  it('a logout on A ends the stream held on B within 2 s', async () => {
+    const onA = await a.login(AGENT_USER);
+    const onB = carryCookies(onA, b.client());
+    const stream = await openStream(onB);
+    expect(stream.status).toBe(200);
+    const started = Date.now();
+    expect((await onA.request('DELETE', '/session', { csrf: true })).status).toBe(204);
+    expect((await stream.next('ended', 2000)).data).toEqual({ reason: 'logout' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await stream.closed;
+  });
+
+  it("an admin revoke on A ends the user's streams on A and on B", async () => {
+    const agentOnA = await a.login(AGENT_USER);
+    const secondAgent = await b.login(AGENT_USER);
+    const streamOnA = await openStream(agentOnA);
+    const streamOnB = await openStream(secondAgent);
+    const admin = await a.login(ADMIN_USER);
+    const adminStream = await openStream(carryCookies(admin, b.client()));
+    const res = await admin.request('DELETE', `/admin/users/${AGENT_USER.id}/tokens`, {
+      csrf: true,
+    });
+    expect(res.status).toBe(204);
+    expect((await streamOnA.next('ended', 2000)).data).toEqual({ reason: 'revoked' });
+    expect((await streamOnB.next('ended', 2000)).data).toEqual({ reason: 'revoked' });
+    // Another user's stream hears nothing.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(adminStream.events).toEqual([]);
+    adminStream.close();
+  });
+});
