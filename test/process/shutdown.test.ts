@@ -1,15 +1,10 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
-import { BrowserClient } from '../support/browser-client';
-import { freePort } from '../support/gateway-harness';
-import { collect, exitOf, runMain, waitFor } from './spawn';
+import { startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { exitOf, startGateway, waitFor, type Gateway } from './spawn';
 
 // SIGTERM to `node dist/server/main.js` (what `docker stop` and Kubernetes send) while clients
 // hold keep-alive connections, as every browser and load balancer does (issue 8).
-
-const CLIENT_ID = 'tokens-bff-shutdown-test';
-const CLIENT_SECRET = 'shutdown-test-client-secret';
 
 interface Answer {
   status: number;
@@ -52,53 +47,6 @@ function request(
 function closedAt(socket: Socket): Promise<number> {
   if (socket.destroyed) return Promise.resolve(Date.now());
   return new Promise((resolve) => socket.once('close', () => resolve(Date.now())));
-}
-
-interface Gateway {
-  url: string;
-  child: ReturnType<typeof runMain>;
-  io: ReturnType<typeof collect>;
-  /** Logs AGENT_USER in; resolves with the Cookie header of the session. */
-  login(): Promise<string>;
-}
-
-async function startGateway(emulator: GenesysEmulator, env: Record<string, string>) {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  emulator.addClient({
-    id: CLIENT_ID,
-    secret: CLIENT_SECRET,
-    name: 'shutdown test',
-    redirectUris: [`${url}/auth/callback`],
-  });
-  const child = runMain({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_BASE_URL: url,
-    GENESYS_API_BASE_URL: emulator.url,
-    GENESYS_LOGIN_BASE_URL: emulator.url,
-    OAUTH_CLIENT_ID: CLIENT_ID,
-    OAUTH_CLIENT_SECRET: CLIENT_SECRET,
-    SESSION_SECRET: 'shutdown-test-session-secret-0123456789',
-    SESSION_STORE: 'memory',
-    UPSTREAM_TIMEOUT_MS: '30000',
-    ...env,
-  });
-  const io = collect(child);
-  await waitFor(() => io.out().includes('"msg":"listening"') || child.exitCode !== null, 10_000);
-  if (child.exitCode !== null) throw new Error(`gateway did not start:\n${io.err()}`);
-  const login = async (): Promise<string> => {
-    const browser = new BrowserClient(url);
-    emulator.autoApprove(AGENT_USER.id);
-    const done = await browser.follow('/auth/login');
-    if (done.status !== 200 && done.status !== 404) {
-      throw new Error(`login ended with ${done.status}: ${done.text}`);
-    }
-    const cookie = browser.cookieHeaderFor(new URL('/session', url));
-    if (!cookie) throw new Error('login set no session cookie');
-    return cookie;
-  };
-  return { url, child, io, login } satisfies Gateway;
 }
 
 describe('SIGTERM with keep-alive clients', () => {
