@@ -65,11 +65,16 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    // The demo page's script runs in the browser, as plain ES2017.
+    // The demo page's script runs in the browser, as an ES module importing the client module.
     files: ['demo/public/**/*.js'],
     languageOptions: {
-      sourceType: 'script',
-      globals: { document: 'readonly', fetch: 'readonly', window: 'readonly' },
+      sourceType: 'module',
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        window: 'readonly',
+        setInterval: 'readonly',
+      },
     },
   },
   {

@@ -56,6 +56,20 @@ async function main(): Promise<void> {
     redirectUris: [`${origin}/auth/callback`, `${origin}/`],
   });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-demo-'));
+  // The page, plus what only the demo knows: the emulator's users, for the admin panel's revoke
+  // picker. A copy, so the list never sits in demo/public (which the image ships) or the gateway.
+  const pages = path.join(dataDir, 'public');
+  fs.cpSync(path.resolve(__dirname, '../../demo/public'), pages, { recursive: true });
+  fs.writeFileSync(
+    path.join(pages, 'demo-users.json'),
+    JSON.stringify(
+      DEFAULT_USERS.map((u) => ({
+        id: u.id,
+        name: u.name,
+        role: u.permissions.length > 0 ? 'admin' : 'no admin permissions',
+      })),
+    ),
+  );
   const config = loadConfig({
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -68,7 +82,7 @@ async function main(): Promise<void> {
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     SESSION_STORE: 'sqlite',
     SESSION_SQLITE_PATH: path.join(dataDir, 'sessions.sqlite'),
-    STATIC_DIR: path.resolve(__dirname, '../../demo/public'),
+    STATIC_DIR: pages,
     LOG_LEVEL: argument('log-level') ?? 'warn',
   });
   const logger = createLogger(config.logLevel);
