@@ -126,6 +126,23 @@ describe('GET /session/events', () => {
     expect(stream.events.filter((e) => e.event === 'expiring')).toHaveLength(1);
   });
 
+  it('warns, then ends, an idle user whose page polls with preserveIdleTTL=true', async () => {
+    const browser = await h.login(AGENT_USER);
+    const stream = await openStream(browser);
+    // The page polls every 100 s of the gateway's clock, never counting as activity.
+    for (let t = 0; t < 5; t += 1) {
+      h.emulator.advance(100_000);
+      const poll = await browser.request('HEAD', '/session?preserveIdleTTL=true', { csrf: true });
+      expect(poll.status).toBe(200);
+    }
+    h.emulator.advance(45_000);
+    expect((await stream.next('expiring', 3000)).data.kind).toBe('idle');
+    h.emulator.advance(60_000);
+    expect((await stream.next('ended', 3000)).data).toEqual({ reason: 'expired' });
+    const late = await browser.request('HEAD', '/session?preserveIdleTTL=true', { csrf: true });
+    expect(late.status).toBe(401);
+  });
+
   it('never extends the idle timer: a session with an open stream still ends idle', async () => {
     const browser = await h.login(AGENT_USER);
     const before = Object.values(await h.store.allSessions())[0]?.lastSeenAt;
