@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import { AppError, ServiceUnavailableError } from '../core/errors';
 import { requestIdOf } from '../core/request-id';
+import { errorPage, isLoginRoute, wantsErrorPage } from './error-page';
 
 /** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
 const TYPE_PREFIX = 'urn:tokens-bff:problem:';
@@ -98,19 +99,39 @@ export function problemDocument(problem: AppError, requestId: string): Record<st
   };
 }
 
-/** Writes `err` as application/problem+json. Safe to call once headers are out: it then just ends. */
+/**
+ * Writes `err` as application/problem+json, or as a small HTML page for a browser navigating to
+ * a login route (docs/contract.md#login-failures). Safe to call once headers are out: it then
+ * just ends.
+ */
 export function sendProblem(req: Request, res: Response, err: unknown): AppError {
   const problem = toAppError(err);
   if (res.headersSent) {
     res.end();
     return problem;
   }
-  const body = problemDocument(problem, requestIdOf(req));
   for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
-  res.status(problem.status).type('application/problem+json');
+  res.status(problem.status);
+  let body: string;
+  // A login route's error answers by the request's Accept and Sec-Fetch-Mode: caches must know.
+  if (isLoginRoute(req)) res.vary('Accept').vary('Sec-Fetch-Mode');
+  if (wantsErrorPage(req)) {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    body = errorPage(req, {
+      status: problem.status,
+      title: TITLES[problem.status] ?? 'Error',
+      code: problem.code,
+      detail: problem.detail,
+      requestId: requestIdOf(req),
+    });
+  } else {
+    res.type('application/problem+json');
+    body = JSON.stringify(problemDocument(problem, requestIdOf(req)));
+  }
   // HEAD answers carry no body (RFC 9110 §9.3.2); the status still tells the story.
   if (req.method === 'HEAD') res.end();
-  else res.send(JSON.stringify(body));
+  else res.send(body);
   return problem;
 }
 

@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import { Router, type Request, type Response } from 'express';
 import type { Config } from '../../config/types';
+import { isLoopbackHost } from '../../config/schema';
 import type { Metrics } from '../core/metrics';
 import type { GenesysClient } from '../genesys/client';
 import type { SessionGuard } from '../session/guard';
@@ -14,6 +16,50 @@ import { requestIdOf } from '../core/request-id';
 import { summarizeUserAgent } from '../session/user-agent';
 
 type Transactions = ReturnType<typeof loginTransactions>;
+
+// Kept beside the request, as its id is (core/request-id.ts): where a callback's login was going,
+// so that the page for a callback that fails after opening its transaction can start it again.
+const returnTos = new WeakMap<IncomingMessage, string>();
+
+/** The returnTo of the login this callback request was finishing, once its transaction opened. */
+export function loginReturnToOf(req: IncomingMessage): string | undefined {
+  return returnTos.get(req);
+}
+
+/**
+ * Whether the browser reached this listener under another name than PUBLIC_BASE_URL's, as with
+ * `localhost` for `127.0.0.1`: the login cookies would stay with that name, and the callback,
+ * which Genesys sends to PUBLIC_BASE_URL, would find none. Asked only when the public origin is
+ * loopback, and true only for a Host on its port: then no proxy stands between the browser and
+ * the gateway, so Host is what the browser used. Behind a proxy, Host may be the proxy's own
+ * choice (nginx's default, a dev server's changeOrigin), and redirecting on it could loop.
+ */
+function reachedUnderAnotherName(req: Request, publicUrl: URL): boolean {
+  const host = req.headers.host;
+  if (host === undefined || !/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) return false;
+  let seen: URL;
+  try {
+    seen = new URL(`${publicUrl.protocol}//${host}`);
+  } catch {
+    return false;
+  }
+  return seen.port === publicUrl.port && seen.hostname !== publicUrl.hostname;
+}
+
+/** Another name a browser may use for a loopback public origin, to name in the callback's advice. */
+function otherLoopbackName(publicUrl: URL): string {
+  const other = publicUrl.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+  return `${publicUrl.protocol}//${other}${publicUrl.port ? `:${publicUrl.port}` : ''}`;
+}
+
+/**
+ * Whether the request carries the cookies of any pending login (login-transaction.ts names them
+ * `[__Secure-]bff-login-…` and `[__Host-]bff-bind-…`). A callback without any did not start its
+ * login in this browser under this address.
+ */
+function holdsPendingLogin(req: Request): boolean {
+  return /(?:^|;)\s*(?:__Secure-|__Host-)?bff-(?:login|bind)-/.test(req.headers.cookie ?? '');
+}
 
 /**
  * A redirect with an empty body: res.redirect would negotiate a "Redirecting to" text or HTML
@@ -53,8 +99,28 @@ export function authRouter(deps: {
   }).toString();
   const authorizePrefix = authorize.toString();
 
+  const publicUrl = new URL(config.publicOrigin);
+  const loopbackPublic = isLoopbackHost(publicUrl.hostname);
+  const elsewhere = loopbackPublic ? ` (such as ${otherLoopbackName(publicUrl)})` : '';
+  // docs/contract.md#login-failures: the callback's advice when the browser holds no login at all.
+  const noPendingLogin = (): AppError =>
+    new AppError(
+      400,
+      'no-pending-login',
+      `This browser has no login in progress at ${config.publicOrigin}. Most likely the login ` +
+        `was started at another address of this server${elsewhere}, and the browser kept its ` +
+        `cookies there: open ${config.publicOrigin}/ and log in from there. A login left ` +
+        `unfinished for more than 10 minutes ends the same way.`,
+    );
+
   router.get('/auth/login', (req, res) => {
     const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
+    if (loopbackPublic && reachedUnderAnotherName(req, publicUrl)) {
+      // Start the login where Genesys will send the browser back (docs/contract.md#login-failures).
+      const query = returnTo === '/' ? '' : `?returnTo=${encodeURIComponent(returnTo)}`;
+      found(res, 302, `${config.publicOrigin}/auth/login${query}`);
+      return;
+    }
     const { state, verifier, challenge } = createLoginSecrets();
     transactions.start(req, res, { state, verifier, returnTo });
     // Both are base64url: nothing in them needs escaping in a query.
@@ -67,7 +133,13 @@ export function authRouter(deps: {
     if (state === undefined || state.length === 0 || state.length > 256) {
       throw new BadRequestError('The login callback has no state: start again at /auth/login.');
     }
-    const tx = transactions.finish(req, res, state);
+    let tx;
+    try {
+      tx = transactions.finish(req, res, state);
+    } catch (err) {
+      throw holdsPendingLogin(req) ? err : noPendingLogin();
+    }
+    returnTos.set(req, tx.returnTo);
     if (!(await states.spend(state))) {
       metrics.logins.inc({ outcome: 'replayed' });
       throw new BadRequestError('This login state was already used: start again at /auth/login.');
@@ -77,11 +149,14 @@ export function authRouter(deps: {
       metrics.logins.inc({ outcome: 'denied' });
       // Echo only the RFC 6749 error code, and only when it has the RFC's shape.
       const code = /^[a-z_]{1,64}$/.test(error) ? error : 'unknown_error';
-      throw new AppError(
-        code === 'access_denied' ? 403 : 400,
-        'login-failed',
-        `Genesys did not complete the login: ${code}.`,
-      );
+      throw code === 'access_denied'
+        ? new AppError(
+            403,
+            'login-failed',
+            'Genesys did not complete the login: access_denied. The sign-in was cancelled, ' +
+              'or this user may not use this app.',
+          )
+        : new AppError(400, 'login-failed', `Genesys did not complete the login: ${code}.`);
     }
     const code = singleValue(query, 'code');
     if (code === undefined || code.length === 0 || code.length > 2048) {
