@@ -33,11 +33,22 @@ export function clientModule(file = BUILT.find((f) => fs.existsSync(f))): Reques
     res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('ETag', etag);
-    if (req.fresh) {
+    // Not req.fresh: it calls a request with `Cache-Control: no-cache` stale, and fetch() sends
+    // that with every If-None-Match; the origin answers the condition (RFC 9110 §13.1.2).
+    if (matches(req.headers['if-none-match'], etag)) {
       res.status(304).end();
       return;
     }
     res.setHeader('Content-Length', body.length);
     res.status(200).end(req.method === 'HEAD' ? undefined : body);
   };
+}
+
+/** If-None-Match against one strong tag: `*`, or a list holding it (weak comparison). */
+function matches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === etag;
+  });
 }
