@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway's Prometheus metrics, on a registry of its own (no global singleton: tests build many apps). */
 export interface Metrics {
@@ -12,6 +12,7 @@ export interface Metrics {
   readonly refreshes: Counter<'outcome'>;
   readonly storeErrors: Counter;
   readonly clientErrors: Counter<'code'>;
+  readonly eventStreams: Gauge;
 }
 
 /** Builds the metrics with process metrics (CPU, memory, event loop lag) included. */
@@ -73,6 +74,11 @@ export function createMetrics(): Metrics {
       name: 'bff_client_errors_total',
       help: "Requests refused before the app saw them, by Node's error code (HPE_*, ERR_HTTP_REQUEST_TIMEOUT, ECONNRESET, …) or missing-host / expectation-failed",
       labelNames: ['code'],
+      registers,
+    }),
+    eventStreams: new Gauge({
+      name: 'bff_event_streams_open',
+      help: 'GET /session/events streams open in this process',
       registers,
     }),
   };

@@ -29,6 +29,7 @@ import { adminRouter } from '../routes/admin';
 import { createAdminAudit } from '../routes/admin-audit';
 import { createForward } from '../routes/forward';
 import { errorHandler } from './problem';
+import { CLIENT_MODULE_PATH, clientModule } from './client-module';
 import { NotFoundError } from '../core/errors';
 import { randomToken } from '../session/pkce';
 import type { InflightTracker } from './inflight';
@@ -164,6 +165,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     events,
     lifecycle,
     logger,
+    metrics,
     release: (res) => deps.inflight?.release(res),
     clock,
     warningMs: config.session.warningSeconds * 1000,
@@ -195,6 +197,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     app.use(adminRouter({ guard, forward, metrics, logger }));
   }
 
+  app.get(CLIENT_MODULE_PATH, clientModule());
   if (config.staticDir !== undefined) {
     app.use(express.static(config.staticDir, { index: 'index.html', dotfiles: 'ignore' }));
   }

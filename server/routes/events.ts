@@ -2,6 +2,7 @@ import type { IRouter, RequestHandler, Response } from 'express';
 import { AppError, MethodNotAllowedError } from '../core/errors';
 import type { Lifecycle } from '../core/lifecycle';
 import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
 import type { SessionEnded, SessionEvents } from '../session/events';
 import type { Deadlines, SessionGuard } from '../session/guard';
 
@@ -41,6 +42,7 @@ export function addEventRoutes(
     events: SessionEvents;
     lifecycle: Lifecycle;
     logger: Logger;
+    metrics: Metrics;
     /** Tells the in-flight tracker this answer stays open on purpose. */
     release: (res: Response) => void;
     clock: () => number;
@@ -51,7 +53,7 @@ export function addEventRoutes(
     before: RequestHandler[];
   },
 ): void {
-  const { guard, events, lifecycle, logger, clock, warningMs, maxStreams, tickMs } = deps;
+  const { guard, events, lifecycle, logger, metrics, clock, warningMs, maxStreams, tickMs } = deps;
   const all = new Set<Stream>();
   const byHandle = new Map<string, Set<Stream>>();
   const byUser = new Map<string, Set<Stream>>();
@@ -84,7 +86,8 @@ export function addEventRoutes(
   }
 
   function forget(stream: Stream): void {
-    all.delete(stream);
+    if (!all.delete(stream)) return;
+    metrics.eventStreams.dec();
     drop(byHandle, stream.handle, stream);
     drop(byUser, stream.userId, stream);
   }
@@ -199,6 +202,7 @@ export function addEventRoutes(
         lastWrite: performance.now(),
       };
       all.add(stream);
+      metrics.eventStreams.inc();
       add(byHandle, handle, stream);
       add(byUser, stream.userId, stream);
       res.on('close', () => forget(stream));
