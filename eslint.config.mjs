@@ -6,6 +6,11 @@ const NO_TEST_TREE = {
   message: 'server/ must not import test/.',
 };
 
+const NO_EMULATOR = {
+  group: ['**/emulator', '**/emulator/**'],
+  message: 'server/ must not import the emulator (it stands in for Genesys in tests and the demo).',
+};
+
 /** Forbids the files under `room` to import from the rooms named in `above`. */
 function fence(room, above) {
   const group = above.flatMap((r) => [`../${r}/*`, `../../${r}/*`, `../../../${r}/*`]);
@@ -17,6 +22,7 @@ function fence(room, above) {
         {
           patterns: [
             NO_TEST_TREE,
+            NO_EMULATOR,
             {
               group,
               message: `${room} may not import from ${above.join(', ')}: see the rooms in docs/architecture.md.`,
@@ -53,7 +59,7 @@ export default tseslint.config(
   },
   {
     // jest's asymmetric matchers (expect.any, objectContaining) are typed any by design.
-    files: ['test/**/*.ts'],
+    files: ['test/**/*.ts', 'emulator/test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
@@ -79,7 +85,13 @@ export default tseslint.config(
   },
   {
     // Only the config loader and the composition root read the environment (STYLE.md §2).
-    files: ['server/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    files: [
+      'server/**/*.ts',
+      'test/**/*.ts',
+      'emulator/**/*.ts',
+      'scripts/**/*.ts',
+      'bench/**/*.ts',
+    ],
     ignores: ['server/main.ts'],
     rules: {
       'no-restricted-properties': [
@@ -89,9 +101,9 @@ export default tseslint.config(
     },
   },
   {
-    // Production code never reaches into the test tree (the emulator lives there).
+    // Production code never reaches into the test tree or the emulator.
     files: ['server/**/*.ts', 'config/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [NO_TEST_TREE] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [NO_TEST_TREE, NO_EMULATOR] }] },
   },
   // The rooms of server/, top to bottom: http (the listener and the app that composes the rest)
   // → routes → session → genesys and stores → core. A room imports only the rooms below it, so

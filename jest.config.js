@@ -1,9 +1,10 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
+  roots: ['<rootDir>/test', '<rootDir>/emulator'],
   testMatch: ['**/*.test.ts'],
-  // Tests compile with their own project: the root one has no jest globals.
+  // Tests compile with the test project's options (emulator/test/tsconfig.json has the same):
+  // the root project has no jest globals.
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }],
   },

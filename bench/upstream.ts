@@ -5,12 +5,12 @@ import { serve } from './serve';
 
 /**
  * The lean upstream: a fast stand-in for the Genesys API and login hosts, in its own process,
- * on plain node:http with keep-alive. NOT the emulator (test/emulator/): no scopes, no
+ * on plain node:http with keep-alive. NOT the emulator (emulator/): no scopes, no
  * permissions, no idle timeout, no schema checks, no request log. Just enough for the gateway's
  * hot paths to do their real work against something that costs little:
  *
  * - `GET|HEAD|DELETE /api/v2/tokens/me[?preserveIdleTTL=true|false]`: a TokenInfo (the shape of
- *   test/emulator/tokens-api.ts) for a bearer token it minted (bench/bench-tokens.ts), else 401;
+ *   emulator/tokens-api.ts) for a bearer token it minted (bench/bench-tokens.ts), else 401;
  * - `GET /api/v2/users/me`: `{id, name}` of the token's user;
  * - `GET /oauth/authorize`: approves at once, 302 to redirect_uri with `code` and `state`;
  * - `POST /oauth/token`: authorization_code (PKCE S256 checked) and refresh_token grants, Basic

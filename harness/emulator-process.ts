@@ -1,9 +1,9 @@
-import { DEFAULT_ORG, DEFAULT_USERS, GenesysEmulator } from '../test/emulator/genesys-emulator';
-import { EmulatorState } from '../test/emulator/state';
-import type { EmulatorClient, IssuedTokens, RecordedRequest } from '../test/emulator/types';
+import { DEFAULT_ORG, DEFAULT_USERS, GenesysEmulator } from '../emulator/genesys-emulator';
+import { EmulatorState } from '../emulator/state';
+import type { EmulatorClient, IssuedTokens, RecordedRequest } from '../emulator/types';
 
 /**
- * The Genesys emulator (test/emulator/, a real HTTP server) as a process of its own, so the
+ * The Genesys emulator (emulator/, a real HTTP server) as a process of its own, so the
  * gateway's upstream does not share an event loop with the traffic the harness sends.
  * `node emulator-process.js '<json EmulatorJob>'` prints `{"port":N}` once listening, then one
  * line `{"issued":[access, refresh?]}` per token set it mints, so the harness knows every token

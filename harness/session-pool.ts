@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { ADMIN_USER, AGENT_USER } from '../test/emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
 import { Client, login, LoginFailed, NoAnswer, type LoginTarget } from './client';
 import type { SessionKind, SessionRef } from './fuzz-cases';
 import type { Rng } from './rng';

@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load-config';
 import { createLogger } from '../server/core/logger';
 import { startServer } from '../server/http/server';
 import { SqliteSessionStore } from '../server/stores/sqlite/store';
-import { DEFAULT_USERS, startEmulator } from '../test/emulator/genesys-emulator';
+import { DEFAULT_USERS, startEmulator } from '../emulator/genesys-emulator';
 
 /**
  * `npm run demo`: the built-in Genesys emulator, the gateway with a generated configuration and a

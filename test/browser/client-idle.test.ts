@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { useHarness } from '../support/gateway-harness';
 import { launchChromium } from '../support/chromium';
-import { ADMIN_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER } from '../../emulator/genesys-emulator';
 import {
   logInThroughPage,
   seenBy,

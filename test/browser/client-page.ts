@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { EmulatorUser } from '../emulator/genesys-emulator';
+import type { EmulatorUser } from '../../emulator/genesys-emulator';
 
 /**
  * A bare page for the client module's browser tests, served by the gateway itself (STATIC_DIR) so

@@ -9,7 +9,7 @@ import {
   type Harness,
 } from '../support/gateway-harness';
 import { launchChromium } from '../support/chromium';
-import { ADMIN_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER } from '../../emulator/genesys-emulator';
 import {
   countStreams,
   logInThroughPage,

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { useHarness, type Harness } from '../support/gateway-harness';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 
 interface AuditLine {
   audit: true;

@@ -1,5 +1,5 @@
 import { useHarness } from '../support/gateway-harness';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import { sessionIdsOfUser } from '../support/store-contents';
 
 describe('with ADMIN_ENABLED=false', () => {

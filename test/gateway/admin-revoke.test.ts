@@ -6,7 +6,7 @@ import {
   AGENT_USER,
   type EmulatorUser,
   type Fault,
-} from '../emulator/genesys-emulator';
+} from '../../emulator/genesys-emulator';
 import { sessionIdsOfUser } from '../support/store-contents';
 
 const NEW_USER: EmulatorUser = {

@@ -5,7 +5,7 @@ import { useHarness } from '../support/gateway-harness';
 import type { SessionStore } from '../../server/stores/contract';
 import { MemorySessionStore, memoryBacking } from '../../server/stores/memory';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import { memoryContents, sessionIdsOfUser, sqliteIndexedCount } from '../support/store-contents';
 
 /**

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient, StoredCookie } from '../support/browser-client';
 import {
   TEST_SESSION_SECRET,

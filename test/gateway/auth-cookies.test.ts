@@ -5,7 +5,7 @@ import { createApp } from '../../server/http/app';
 import { silentLogger } from '../../server/core/logger';
 import { createMetrics } from '../../server/core/metrics';
 import { MemorySessionStore } from '../../server/stores/memory';
-import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { AGENT_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import {
   TEST_CLIENT_ID,
   TEST_CLIENT_SECRET,

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import { beginLogin, setCookieLines, useHarness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createLoginSecrets } from '../../server/session/pkce';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { useHarness } from '../support/gateway-harness';
 import { CountingStore } from '../support/counting-store';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
-import type { RecordedRequest } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
+import type { RecordedRequest } from '../../emulator/genesys-emulator';
 import type { ClientResponse } from '../support/browser-client';
 import {
   TEST_CLIENT_ID,

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { refusalOf } from '../../server/http/client-error';
 import { expectProblem } from '../support/expect-problem';
 import { startHarness, type Harness } from '../support/gateway-harness';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import zlib from 'node:zlib';
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
 import { useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';

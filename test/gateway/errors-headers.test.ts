@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { loadConfig } from '../../config/load-config';
 import { createLogger } from '../../server/core/logger';
 import { startServer, type RunningServer } from '../../server/http/server';

@@ -1,4 +1,4 @@
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import {
   setAccessTokenLifetime,
   useHarness,

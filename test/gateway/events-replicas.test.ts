@@ -3,7 +3,7 @@ import {
   AGENT_USER,
   startEmulator,
   type GenesysEmulator,
-} from '../emulator/genesys-emulator';
+} from '../../emulator/genesys-emulator';
 import { RedisSessionStore } from '../../server/stores/redis/store';
 import {
   TEST_CLIENT_ID,

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { freePort, startHarness, useHarness, type Harness } from '../support/gateway-harness';
 
 /** Opens a connection and sends the start of a request; `finish` completes it and reads the answer. */

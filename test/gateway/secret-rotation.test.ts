@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { AGENT_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { BrowserClient } from '../support/browser-client';
 import { startHarness, TEST_SESSION_SECRET, type Harness } from '../support/gateway-harness';

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { MemorySessionStore } from '../../server/stores/memory';
 import type { BrowserClient } from '../support/browser-client';
 import { useHarness } from '../support/gateway-harness';

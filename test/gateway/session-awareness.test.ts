@@ -1,4 +1,4 @@
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import { startHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 import { openStream } from '../support/event-stream';

@@ -1,4 +1,4 @@
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
 import { CountingStore } from '../support/counting-store';
 import { sessionMaxAge, setAccessTokenLifetime, useHarness } from '../support/gateway-harness';

@@ -1,4 +1,4 @@
-import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient, ClientResponse } from '../support/browser-client';
 import {
   TEST_CLIENT_ID,

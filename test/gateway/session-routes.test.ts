@@ -1,5 +1,5 @@
-import { AGENT_USER } from '../emulator/genesys-emulator';
-import type { RecordedRequest } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
+import type { RecordedRequest } from '../../emulator/genesys-emulator';
 import { useHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
 import type { BrowserClient } from '../support/browser-client';
 import { expectProblem } from '../support/expect-problem';

@@ -1,4 +1,4 @@
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { useHarness } from '../support/gateway-harness';
 
 /** Flips one character of the sealed ciphertext part (`v1.<key>.<iv>.<ciphertext>.<tag>`). */

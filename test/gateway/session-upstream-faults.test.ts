@@ -1,4 +1,4 @@
-import { AGENT_USER } from '../emulator/genesys-emulator';
+import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { BrowserClient } from '../support/browser-client';
 import { startHarness, useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';

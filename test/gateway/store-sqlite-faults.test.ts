@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { AGENT_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { SqliteSessionStore } from '../../server/stores/sqlite/store';
 import { BrowserClient } from '../support/browser-client';
 import {

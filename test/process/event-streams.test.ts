@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import { startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { exitOf, startGateway, type Gateway } from './spawn';
 
 // Open `GET /session/events` streams against the gateway as its own process: they must not hold

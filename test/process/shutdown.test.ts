@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { exitOf, startGateway, waitFor, type Gateway } from './spawn';
 
 // SIGTERM to `node dist/server/main.js` (what `docker stop` and Kubernetes send) while clients

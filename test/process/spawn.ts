@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { AGENT_USER, type GenesysEmulator } from '../emulator/genesys-emulator';
+import { AGENT_USER, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { BrowserClient } from '../support/browser-client';
 import { freePort } from '../support/gateway-harness';
 

@@ -8,7 +8,7 @@ import { anyInput, hostileString, RUNS } from './arbitraries';
 
 // The Genesys models, as vendored for the emulator's schema test.
 const spec = JSON.parse(
-  readFileSync(path.resolve(__dirname, '../emulator/tokens-openapi.json'), 'utf8'),
+  readFileSync(path.resolve(__dirname, '../../emulator/tokens-openapi.json'), 'utf8'),
 ) as { definitions: Record<string, unknown> };
 
 /** Swagger 2.0 models allow unknown fields; the gateway does not (docs/contract.md#routes: no unknown fields). */

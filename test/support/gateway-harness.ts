@@ -13,7 +13,7 @@ import {
   startEmulator,
   type EmulatorUser,
   type GenesysEmulator,
-} from '../emulator/genesys-emulator';
+} from '../../emulator/genesys-emulator';
 import { BrowserClient, type ClientResponse } from './browser-client';
 
 export const TEST_CLIENT_ID = 'tokens-bff-test-client';

@@ -1,7 +1,7 @@
 import * as platformClientModule from 'purecloud-platform-client-v2';
-import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulator';
-import { ADMIN_USER, AGENT_USER, startEmulator } from './emulator/genesys-emulator';
-import { authorizeRequest, redirectParams } from './emulator/flow-helpers';
+import type { EmulatorClient, GenesysEmulator } from '../genesys-emulator';
+import { ADMIN_USER, AGENT_USER, startEmulator } from '../genesys-emulator';
+import { authorizeRequest, redirectParams } from '../flow-helpers';
 
 /**
  * The SDK's index.d.ts exports only ApiClient from the module (TokensApi and UsersApi are

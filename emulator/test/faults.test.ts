@@ -1,7 +1,7 @@
-import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulator';
-import { AGENT_USER, startEmulator } from './emulator/genesys-emulator';
-import { MALFORMED_JSON } from './emulator/faults';
-import { tokenRequest } from './emulator/flow-helpers';
+import type { EmulatorClient, GenesysEmulator } from '../genesys-emulator';
+import { AGENT_USER, startEmulator } from '../genesys-emulator';
+import { MALFORMED_JSON } from '../faults';
+import { tokenRequest } from '../flow-helpers';
 
 const CLIENT: EmulatorClient = {
   id: 'fault-client',

@@ -1,6 +1,6 @@
-import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulator';
-import { ADMIN_USER, AGENT_USER, DEFAULT_ORG, startEmulator } from './emulator/genesys-emulator';
-import { tokenRequest } from './emulator/flow-helpers';
+import type { EmulatorClient, GenesysEmulator } from '../genesys-emulator';
+import { ADMIN_USER, AGENT_USER, DEFAULT_ORG, startEmulator } from '../genesys-emulator';
+import { tokenRequest } from '../flow-helpers';
 
 const CLIENT: EmulatorClient = {
   id: 'bff-client',

@@ -1,12 +1,12 @@
-import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulator';
-import { ADMIN_USER, AGENT_USER, startEmulator } from './emulator/genesys-emulator';
+import type { EmulatorClient, GenesysEmulator } from '../genesys-emulator';
+import { ADMIN_USER, AGENT_USER, startEmulator } from '../genesys-emulator';
 import {
   authorizeRequest,
   basicAuth,
   pkcePair,
   redirectParams,
   tokenRequest,
-} from './emulator/flow-helpers';
+} from '../flow-helpers';
 
 const CALLBACK = 'http://app.test/auth/callback';
 const CONFIDENTIAL: EmulatorClient = {

@@ -3,12 +3,12 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { EmulatorClient, GenesysEmulator } from './emulator/genesys-emulator';
-import { ADMIN_USER, AGENT_USER, startEmulator } from './emulator/genesys-emulator';
-import { API_ROUTES } from './emulator/routes';
+import type { EmulatorClient, GenesysEmulator } from '../genesys-emulator';
+import { ADMIN_USER, AGENT_USER, startEmulator } from '../genesys-emulator';
+import { API_ROUTES } from '../routes';
 
 // The Genesys Tokens API models (Swagger 2.0), copied into the repo: a clone needs nothing beside it.
-const SPEC_PATH = path.resolve(__dirname, 'emulator/tokens-openapi.json');
+const SPEC_PATH = path.resolve(__dirname, '../tokens-openapi.json');
 
 interface Operation {
   operationId: string;
