@@ -10,7 +10,12 @@ import { parseReturnTo } from './return-to';
 import { singleQuery, singleValue } from './query';
 import { regenerateSession, saveSession } from '../session/session-ops';
 import { createLoginSecrets } from '../session/pkce';
-import { hasCookie, type LoginStates, type loginTransactions } from '../session/login-transaction';
+import {
+  hasCookie,
+  holdsPendingLogin,
+  type LoginStates,
+  type loginTransactions,
+} from '../session/login-transaction';
 import type { EndReplaced, Logout } from '../session/logout';
 import { requestIdOf } from '../core/request-id';
 import { summarizeUserAgent } from '../session/user-agent';
@@ -50,15 +55,6 @@ function reachedUnderAnotherName(req: Request, publicUrl: URL): boolean {
 function otherLoopbackName(publicUrl: URL): string {
   const other = publicUrl.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
   return `${publicUrl.protocol}//${other}${publicUrl.port ? `:${publicUrl.port}` : ''}`;
-}
-
-/**
- * Whether the request carries the cookies of any pending login (login-transaction.ts names them
- * `[__Secure-]bff-login-…` and `[__Host-]bff-bind-…`). A callback without any did not start its
- * login in this browser under this address.
- */
-function holdsPendingLogin(req: Request): boolean {
-  return /(?:^|;)\s*(?:__Secure-|__Host-)?bff-(?:login|bind)-/.test(req.headers.cookie ?? '');
 }
 
 /**

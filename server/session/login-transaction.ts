@@ -33,6 +33,17 @@ function readCookie(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether the request carries the cookies of any pending login, over http or https. A callback
+ * without any did not start its login in this browser under this address.
+ */
+export function holdsPendingLogin(req: Request): boolean {
+  for (const [name] of cookiesOf(req)) {
+    if (/^(?:__Secure-|__Host-)?bff-(?:login|bind)-/.test(name)) return true;
+  }
+  return false;
+}
+
 /** Whether the request carries cookie `name` at all (any value). */
 export function hasCookie(req: Request, name: string): boolean {
   return readCookie(req, name) !== undefined;
