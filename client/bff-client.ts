@@ -46,6 +46,7 @@ export type EndReason =
   | 'upstream_401'
   | 'refresh_failed'
   | 'replaced'
+  | 'unreadable'
   | 'unauthenticated';
 
 export interface EndedEvent {
@@ -162,6 +163,7 @@ const ENDED_REASONS: readonly string[] = [
   'upstream_401',
   'refresh_failed',
   'replaced',
+  'unreadable',
 ];
 
 function isPath(path: string): boolean {
@@ -376,7 +378,10 @@ export function createBff(options: BffOptions = {}): Bff {
 
   function elect(): void {
     const locks = typeof navigator === 'object' ? navigator.locks : undefined;
-    if (locks !== undefined && typeof locks.request === 'function') {
+    if (channel === undefined) {
+      // Nobody to share with: this tab holds its own stream.
+      lead();
+    } else if (locks !== undefined && typeof locks.request === 'function') {
       // Held until this tab closes (the browser releases it) or close() resolves it; the next
       // tab in the queue is then granted it and takes over.
       locks
@@ -389,15 +394,13 @@ export function createBff(options: BffOptions = {}): Bff {
               }),
         )
         .catch(() => undefined);
-    } else if (channel !== undefined) {
+    } else {
       // No Web Locks: the lowest id among the claimants leads and beats; silence starts a claim.
       beatTimer = setInterval(() => {
         if (leader) post({ type: 'heartbeat', id });
         else if (Date.now() - lastBeat > SILENCE_MS) claim();
       }, BEAT_MS);
       claim();
-    } else {
-      lead();
     }
   }
 
