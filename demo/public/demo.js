@@ -268,7 +268,12 @@ onClick('keep-alive', async () => {
   if ((await call('HEAD', '/session'))?.ok) await reloadUser({ preserveIdleTTL: true });
 });
 onClick('verify-preserve', () => call('HEAD', '/session?preserveIdleTTL=true'));
-onClick('token-info', () => call('GET', '/session?preserveIdleTTL=true'));
+// A TokenInfo that passes the gateway updates the session's token.idlesAt: show it.
+onClick('token-info', async () => {
+  if ((await call('GET', '/session?preserveIdleTTL=true'))?.ok) {
+    await reloadUser({ preserveIdleTTL: true });
+  }
+});
 onClick('list-sessions', listSessions);
 onClick('end-others', async () => {
   if ((await call('DELETE', '/session/others'))?.ok) await refreshSessions();
