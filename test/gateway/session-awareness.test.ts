@@ -1,22 +1,18 @@
 import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
-import { startHarness, storedTokenSets, type Harness } from '../support/gateway-harness';
+import { storedTokenSets, useHarness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 import { openStream } from '../support/event-stream';
 
 const CHROME =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.8078.73 Safari/537.36';
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness({
-    env: {
-      SESSION_IDLE_TIMEOUT_SECONDS: '600',
-      SESSION_ABSOLUTE_TIMEOUT_SECONDS: '7200',
-      SESSION_WARNING_SECONDS: '60',
-    },
-  });
+const h = useHarness({
+  env: {
+    SESSION_IDLE_TIMEOUT_SECONDS: '600',
+    SESSION_ABSOLUTE_TIMEOUT_SECONDS: '7200',
+    SESSION_WARNING_SECONDS: '60',
+  },
 });
-afterEach(() => h.close());
 
 describe('GET /session/user', () => {
   it('says who is logged in and when each deadline is, from the session alone', async () => {
