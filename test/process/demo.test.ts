@@ -78,7 +78,9 @@ function demoScript(): string {
     scripts: Record<string, string>;
   };
   const script = pkg.scripts.demo ?? '';
-  const run = script.replace(/^tsc -p tsconfig\.build\.json && /, 'true && ');
+  const run = script.replace(/^npm run build && /, 'true && ');
+  // The build step must be what was replaced, or the test would run the build (or nothing).
+  if (run === script) throw new Error(`the demo script no longer starts with the build: ${script}`);
   if (run === script) throw new Error(`unexpected demo script: ${script}`);
   return run;
 }
