@@ -237,6 +237,11 @@ async function loadDemoUsers() {
   if (!res.ok) return;
   const users = await res.json();
   const select = $('revoke-user');
+  // No one is picked at first: a revoke of oneself, by mistake, would end this very session.
+  const none = document.createElement('option');
+  none.value = '';
+  none.textContent = 'pick a user';
+  select.append(none);
   for (const u of users) {
     const option = document.createElement('option');
     option.value = u.id;
@@ -244,7 +249,6 @@ async function loadDemoUsers() {
     select.append(option);
   }
   select.addEventListener('change', () => ($('revoke-user-id').value = select.value));
-  $('revoke-user-id').value = select.value;
   $('revoke-pick').hidden = false;
 }
 

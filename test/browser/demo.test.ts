@@ -192,6 +192,7 @@ describe('npm run demo in a real browser', () => {
     await press(page, '#read-timeout', 'GET /admin/tokens/timeout → 200');
     await press(page, '#save-timeout', 'PUT /admin/tokens/timeout → 403');
     expect(await page.textContent('#timeout-errors')).not.toBe('');
+    await page.selectOption('#revoke-user', { label: 'Ada Admin (admin)' });
     await press(page, '#revoke', '/tokens → 403');
     expect(await page.textContent('#admin-result')).toContain('Refused (403)');
   }, 30_000);
