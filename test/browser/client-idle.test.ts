@@ -5,6 +5,7 @@ import { launchChromium } from '../support/chromium';
 import { ADMIN_USER } from '../../emulator/genesys-emulator';
 import {
   logInThroughPage,
+  openClientPage,
   seenBy,
   waitForOneOpenStream,
   waitForSeen,
@@ -67,6 +68,8 @@ describe('idle-aware polling in real Chromium, on the emulator clock', () => {
 
   it('a page polling with preserveIdleTTL=true is warned, then ended, when its user is idle', async () => {
     const page = await loggedInPage();
+    // A second tab: it hears the warning and the end through the first one's stream.
+    const other = await openClientPage(context, h.url);
     const loggedInAt = h.emulator.now();
     await page.evaluate(() => {
       window.setInterval(() => void window.bff.verify({ preserveIdleTTL: true }), 200);
@@ -78,11 +81,13 @@ describe('idle-aware polling in real Chromium, on the emulator clock', () => {
     const deadline = Date.parse(String(expiring?.data.expiresAt));
     expect(Math.abs(deadline - (loggedInAt + IDLE_S * 1000))).toBeLessThan(5000);
     expect(await seenBy(page, 'ended')).toEqual([]);
+    expect((await waitForSeen(other, 'expiring'))[0]?.data).toEqual(expiring?.data);
 
     h.emulator.advance(WARNING_S * 1000);
     const [ended] = await waitForSeen(page, 'ended');
     // The gateway's event or the next poll's 401, whichever comes first.
     expect(['expired', 'unauthenticated']).toContain(ended?.data.reason);
+    expect((await waitForSeen(other, 'ended'))[0]?.data).toEqual(ended?.data);
     expect(await h.store.countSessions()).toBe(0);
   }, 30_000);
 

@@ -61,6 +61,11 @@ async function revokeFromElsewhere(gateway: Harness = h, origin = gateway.url): 
   expect(res.status).toBe(204);
 }
 
+/** The gateway's own count of the streams it holds open (bff_event_streams_open). */
+async function openAtGateway(gateway: Harness = h): Promise<number> {
+  return (await gateway.metrics.eventStreams.get()).values[0]?.value ?? 0;
+}
+
 /** The gateway's access lines for event streams that have closed. */
 function streamLines(): unknown[] {
   return h.logs
@@ -80,6 +85,7 @@ describe('the client module in real Chromium: one stream for every tab', () => {
     // Time for any tab that would open its own stream to have done so.
     await new Promise((r) => setTimeout(r, 1000));
     expect(streams.opened).toBe(1);
+    expect(await openAtGateway()).toBe(1);
 
     // A logout the client module does not make (no BroadcastChannel message): only the gateway's
     // `ended` event, heard by the leader and passed on, can tell the tabs.
@@ -175,6 +181,8 @@ describe('the client module in real Chromium: one stream for every tab', () => {
       }
       expect(streams.opened).toBe(2);
       await waitForOneOpenStream(all);
+      // The gateway let the cut stream go: it holds the new one only.
+      expect(await openAtGateway(behind)).toBe(1);
       expect(await seenBy(all[0] as Page, 'ended')).toEqual([]);
 
       await revokeFromElsewhere(behind, cutter.url);
