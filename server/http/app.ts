@@ -138,7 +138,20 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // Not helmet's `no-referrer`: with it browsers send `Origin: null` on a form post from our own
   // pages, and the logout form is refused. `same-origin` keeps the Origin (and the referrer) on
   // the app's own requests and sends other sites nothing.
-  app.use(securityHeaders({ referrerPolicy: { policy: 'same-origin' } }));
+  app.use(
+    securityHeaders({
+      referrerPolicy: { policy: 'same-origin' },
+      // With IDP_LOGOUT the logout form's 303 goes on to the Genesys logout page, and browsers
+      // hold a form's redirects to form-action too.
+      ...(config.idpLogout
+        ? {
+            contentSecurityPolicy: {
+              directives: { formAction: ["'self'", new URL(config.genesys.loginBaseUrl).origin] },
+            },
+          }
+        : {}),
+    }),
+  );
   // Ops first: probes must answer when the store is down, create no session and log no line.
   addOpsRoutes(app, {
     pingStore: () => store.ping(),

@@ -75,3 +75,26 @@ describe('the HTML logout form in real Chromium', () => {
     }
   }, 30_000);
 });
+
+describe('the HTML logout form with IDP_LOGOUT=true in real Chromium', () => {
+  const idp = useHarness({ env: { STATIC_DIR: DEMO_PAGES, IDP_LOGOUT: 'true' } });
+
+  it("follows the 303 to Genesys's logout page: the CSP's form-action allows it", async () => {
+    const page = await browser.newPage();
+    const blocked: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+    });
+    await page.goto(`${idp.url}/`);
+    await page.click('#login');
+    await page.click('text=Sign in as Ada Admin');
+    await page.waitForURL(`${idp.url}/`);
+    const atGenesys = page.waitForRequest((r) => r.url().startsWith(`${idp.emulator.url}/logout`));
+    await page.click('#logout-form');
+    // Chromium went on to the Genesys logout page: form-action did not stop the redirect.
+    await atGenesys;
+    expect(blocked).toEqual([]);
+    expect(await idp.store.countSessions()).toBe(0);
+    await page.close();
+  }, 30_000);
+});
