@@ -137,6 +137,8 @@ interface StoreResult {
   readonly logins: number;
   readonly exitCode: number | null;
   readonly stopSeconds: number;
+  /** V8 heap used by the harness itself when the store's run ended. */
+  readonly harnessHeap: number;
   /** CPU while the random requests ran, % of one core. */
   readonly cpu: { gateway: number; emulator: number; harness: number };
   readonly book: FailureBook;
@@ -184,7 +186,8 @@ async function fuzzStore(
   let aborted = false;
 
   const remember = (id: string, req: FuzzRequest): void => {
-    recent.set(id, req);
+    // Only what a report prints: a request's body may be a megabyte.
+    recent.set(id, { ...req, bytes: Buffer.from(req.bytes.subarray(0, 2048)) });
     if (recent.size > RECENT) recent.delete(recent.keys().next().value as string);
   };
 
@@ -603,6 +606,7 @@ async function fuzzStore(
     logins: pool.logins,
     exitCode,
     stopSeconds,
+    harnessHeap: process.memoryUsage().heapUsed,
     cpu,
     book,
   };
@@ -611,7 +615,7 @@ async function fuzzStore(
 function printStore(result: StoreResult, options: Options): void {
   const r = result;
   say(
-    `\n${r.store}: ${r.requests} random requests in ${r.seconds.toFixed(1)} s (${Math.round(r.requests / r.seconds)} req/s), ${r.logins} logins through the emulator; CPU: gateway ${Math.round(r.cpu.gateway)} %, emulator ${Math.round(r.cpu.emulator)} %, harness ${Math.round(r.cpu.harness)} % of a core`,
+    `\n${r.store}: ${r.requests} random requests in ${r.seconds.toFixed(1)} s (${Math.round(r.requests / r.seconds)} req/s), ${r.logins} logins through the emulator; CPU: gateway ${Math.round(r.cpu.gateway)} %, emulator ${Math.round(r.cpu.emulator)} %, harness ${Math.round(r.cpu.harness)} % of a core (harness heap ${mb(r.harnessHeap)} at the end)`,
   );
   say(`  statuses: ${histogramLine(r.statuses)}`);
   say(

@@ -113,6 +113,7 @@ export class SessionPool {
     const job = (async () => {
       // A client per login: concurrent logins must not share a connection.
       const client = new Client();
+      let retry = false;
       try {
         slot.cookie = await this.gate.login(slot.kind, () =>
           login(client, this.target, USER_IDS[slot.kind]),
@@ -126,10 +127,13 @@ export class SessionPool {
               ? `no-answer:${err.reason}`
               : 'error';
         this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+        retry = true;
       } finally {
         client.close();
         slot.relogging = false;
       }
+      // A failed login is counted (and fails the run); the slot still gets a session.
+      if (retry) setTimeout(() => this.relogin(slot), 500).unref();
     })();
     this.pending.add(job);
     void job.then(() => this.pending.delete(job));
