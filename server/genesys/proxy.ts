@@ -205,6 +205,10 @@ export function createUpstreamProxy(options: {
     exchange(req, res, call) {
       return new Promise<UpstreamAnswer>((resolve, reject) => {
         pending.set(req, { call, resolve, reject });
+        // http-proxy skips its proxyReq event, and so prepare(), for a request that carries
+        // Expect: the browser's cookie and headers would go upstream, without the token, and a
+        // body-bearing call would never end. Node has answered 100-continue already.
+        delete req.headers.expect;
         proxy(req, res, (err?: unknown) =>
           reject(err ?? new AppError(500, 'internal', 'The proxy passed the request on.')),
         ).catch(reject);

@@ -131,6 +131,17 @@ export function answerRefusals(
       socket.destroy();
       return;
     }
+    if (inflight.bodyInProgress(socket)) {
+      // The parser failed inside the body of a request the app already has (and may have
+      // answered): an answer written now would be a second one on the connection, and the app's
+      // handler would wait for the rest of the body forever. The connection ends instead, once
+      // what was written has gone out; whatever is still running sees its request aborted.
+      socket.destroySoon();
+      const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+      cut.unref();
+      socket.once('close', () => clearTimeout(cut));
+      return;
+    }
     // Pipelined requests ahead of the bad one are answered first: bytes written now would be
     // read as their answer.
     inflight.afterAnswers(socket, () => {

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
 
@@ -35,6 +35,8 @@ export class InflightTracker {
   private readonly idleWaiters = new WeakMap<Socket, Array<() => void>>();
   private closing = false;
   private readonly leaving = new WeakMap<ServerResponse, () => void>();
+  /** The last request each connection carried, to tell whether its body is still coming. */
+  private readonly lastRequest = new WeakMap<Socket, IncomingMessage>();
 
   /** Requests in progress now. */
   get count(): number {
@@ -48,6 +50,7 @@ export class InflightTracker {
   readonly track: RequestHandler = (req, res, next) => {
     this.active += 1;
     const socket = req.socket;
+    this.lastRequest.set(socket, req);
     this.open.add(res);
     this.openOn.set(socket, (this.openOn.get(socket) ?? 0) + 1);
     // 'close' comes once the answer is sent in full, or when the connection is lost first.
@@ -91,6 +94,15 @@ export class InflightTracker {
   closeConnections(): void {
     this.closing = true;
     for (const res of this.open) lastOnItsConnection(res);
+  }
+
+  /**
+   * Whether `socket`'s last request has not been received in full: a parser error on it now is
+   * in that request's body, not in a new request (the app has that request already).
+   */
+  bodyInProgress(socket: Socket): boolean {
+    const req = this.lastRequest.get(socket);
+    return req !== undefined && !req.complete;
   }
 
   /** Runs `then` once `socket` has no answer open: at once when it has none. */

@@ -1,8 +1,9 @@
+import http from 'node:http';
 import net from 'node:net';
-import { AGENT_USER } from '../../emulator/genesys-emulator';
 import { refusalOf } from '../../server/http/client-error';
 import { expectProblem } from '../support/expect-problem';
 import { startHarness, type Harness } from '../support/gateway-harness';
+import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 
 // Requests Node's HTTP parser refuses before Express sees them (the server's clientError event),
 // sent over raw sockets as a hostile client would. Without a handler Node answers them with a bare
@@ -191,6 +192,108 @@ describe('requests Node refuses before the app', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const metric = await h.metrics.registry.getSingleMetric('bff_client_errors_total')?.get();
     expect(metric?.values.map((v) => v.labels.code)).toEqual(['ECONNRESET']);
+  });
+});
+
+describe('a body that fails to parse after the app has its request', () => {
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await startHarness({ env: { LOG_LEVEL: 'debug' } });
+  });
+
+  afterEach(async () => {
+    expect((await fetch(`${h.url}/healthz`)).status).toBe(200);
+    await h.close();
+  });
+
+  it('answered already (403 before the body is read): no second answer, the connection ends', async () => {
+    const read = await exchange(
+      h,
+      'POST /session HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+    );
+    // One answer: a second one would be read as the answer to the client's next request.
+    expect(answers(read).map((a) => a.status)).toEqual([403]);
+  });
+
+  it('still reading the body: the connection ends at once instead of hanging', async () => {
+    const browser = await h.login(AGENT_USER);
+    const cookie = browser.cookieHeaderFor(new URL('/session', h.url));
+    const started = Date.now();
+    const read = await exchange(
+      h,
+      `DELETE /session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CSRF: 1\r\nCookie: ${cookie}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX`,
+      5000,
+    );
+    expect(Date.now() - started).toBeLessThan(3000);
+    // Nothing, or one answer: never two.
+    expect(answers(read).length).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('Expect: 100-continue on the proxied routes', () => {
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+
+  afterEach(() => h.close());
+
+  function withExpect(
+    method: string,
+    path: string,
+    cookie: string,
+    body?: string,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(new URL(path, h.url), {
+        method,
+        headers: {
+          Cookie: cookie,
+          'X-CSRF': '1',
+          Expect: '100-continue',
+          ...(body === undefined
+            ? {}
+            : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }),
+        },
+      });
+      req.on('continue', () => req.end(body));
+      if (body === undefined) req.end();
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+    });
+  }
+
+  it("still sends Genesys the session's token and none of the browser's headers", async () => {
+    const browser = await h.login(AGENT_USER);
+    const cookie = browser.cookieHeaderFor(new URL('/session', h.url));
+    h.emulator.clearRequests();
+    const res = await withExpect('GET', '/session', cookie);
+    expect(res.status).toBe(200);
+    const [upstream] = h.emulator.requestsFor('getTokensMe');
+    expect(upstream?.headers.authorization).toMatch(/^Bearer /);
+    expect(upstream?.headers.cookie).toBeUndefined();
+    expect(upstream?.headers['x-csrf']).toBeUndefined();
+    expect((await browser.get('/session', { csrf: true })).status).toBe(200);
+  });
+
+  it('finishes a call with a body (PUT /admin/tokens/timeout)', async () => {
+    const admin = await h.login(ADMIN_USER);
+    const cookie = admin.cookieHeaderFor(new URL('/admin/tokens/timeout', h.url));
+    const res = await withExpect(
+      'PUT',
+      '/admin/tokens/timeout',
+      cookie,
+      JSON.stringify({ enableIdleTokenTimeout: true, idleTokenTimeoutSeconds: 900 }),
+    );
+    expect(res.status).toBe(200);
   });
 });
 
