@@ -147,7 +147,7 @@ type Message =
   | { type: 'alive' }
   | { type: 'stream'; connected: boolean }
   | { type: 'hello' }
-  | { type: 'heartbeat' | 'claim' | 'bye'; id: string };
+  | { type: 'heartbeat' | 'claim' | 'bye'; id: string; connected?: boolean };
 
 /** The heartbeat election (no Web Locks): beat period, silence before a claim, claim window. */
 const BEAT_MS = 1000;
@@ -397,7 +397,9 @@ export function createBff(options: BffOptions = {}): Bff {
     } else {
       // No Web Locks: the lowest id among the claimants leads and beats; silence starts a claim.
       beatTimer = setInterval(() => {
-        if (leader) post({ type: 'heartbeat', id });
+        // Each beat also says whether the stream is open: a tab that resigned after a raced
+        // election said "closed" for its own stream, and the next beat puts that right.
+        if (leader) post({ type: 'heartbeat', id, connected });
         else if (Date.now() - lastBeat > SILENCE_MS) claim();
       }, BEAT_MS);
       claim();
@@ -419,12 +421,15 @@ export function createBff(options: BffOptions = {}): Bff {
       lastBeat = 0;
       claim();
     } else if (message.type === 'claim') {
-      if (leader) post({ type: 'heartbeat', id });
+      if (leader) post({ type: 'heartbeat', id, connected });
       else if (message.id < id) {
         // A claimant that outranks us: let it lead.
         clearTimeout(claimTimer);
         claimTimer = undefined;
         lastBeat = Date.now();
+      } else if (claimTimer !== undefined) {
+        // We outrank it, and it may have started after our claim went out: say so again.
+        post({ type: 'claim', id });
       }
     } else {
       lastBeat = Date.now();
@@ -432,6 +437,7 @@ export function createBff(options: BffOptions = {}): Bff {
       claimTimer = undefined;
       // Two leaders (a claim raced a beat): the lower id stays.
       if (leader && message.id < id) resign();
+      if (!leader && message.connected !== undefined) setStatus({ connected: message.connected });
     }
   }
 
