@@ -36,6 +36,8 @@ export interface SeededSession {
   user: { id: string; name: string };
   createdAt: number;
   lastSeenAt: number;
+  /** The login's browser summary (server/session/user-agent.ts); the bench's loader sends none. */
+  userAgent: string;
   tokens: string;
   tokenExpiresAt: number;
 }
@@ -80,6 +82,7 @@ export function seededSessionRecord(input: {
     user: { id: input.user.id, name: input.user.name },
     createdAt: now,
     lastSeenAt: now,
+    userAgent: 'Unknown browser',
     tokens: input.sealed,
     tokenExpiresAt: tokens.expiresAt,
   };

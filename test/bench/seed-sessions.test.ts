@@ -44,6 +44,7 @@ describe('bench session seeding', () => {
       'user',
       'createdAt',
       'lastSeenAt',
+      'userAgent',
       'tokens',
       'tokenExpiresAt',
     ]);
