@@ -159,6 +159,9 @@ export function loadConfig(
     adminEnabled: settings.ADMIN_ENABLED,
     metricsPort: settings.METRICS_PORT,
     staticDir: settings.STATIC_DIR,
+    embedOrigins: settings.EMBED_ORIGINS?.map((o) =>
+      o === 'genesys' ? `https://apps.${region}` : o,
+    ),
     idpLogout: settings.IDP_LOGOUT,
     shutdownDrainSeconds: settings.SHUTDOWN_DRAIN_SECONDS,
   });

@@ -157,6 +157,36 @@ const genesysBaseUrl = () =>
     return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
   });
 
+/**
+ * The origins that may frame the app (Genesys Cloud client apps): https origins, each exactly a
+ * scheme and host (and port), or `genesys` for the region's app origin (`https://apps.{region}`,
+ * resolved with GENESYS_REGION). No wildcards: a frame is a place to trick a user into clicks.
+ */
+const embedOrigins = () =>
+  parsed((raw) => {
+    const entries = commaList(raw);
+    const bad: number[] = [];
+    const origins = entries.map((entry, i) => {
+      if (entry === 'genesys') return entry;
+      const url = parseHttpUrl(entry);
+      const ok =
+        url !== undefined &&
+        url.protocol === 'https:' &&
+        !entry.includes('*') &&
+        !url.username &&
+        !url.password &&
+        (entry === url.origin || entry === `${url.origin}/`);
+      if (!ok) bad.push(i + 1);
+      return url?.origin ?? entry;
+    });
+    if (bad.length > 0) {
+      return invalid(
+        `${entryList(bad)}: each entry must be an https origin without path or wildcard (https://apps.example.com) or genesys`,
+      );
+    }
+    return [...new Set(origins)];
+  });
+
 const region = () => parsed((raw) => resolveRegion(raw) ?? invalid(UNKNOWN_REGION_MESSAGE));
 
 const SESSION_SECRET_MIN = 32;
@@ -362,6 +392,10 @@ export const configSchema = z
       'serve `/metrics` on this port (≠ `PORT`) instead of the main one',
     ),
     STATIC_DIR: optional(text(), 'serve a built frontend from this folder on the same origin'),
+    EMBED_ORIGINS: optional(
+      embedOrigins(),
+      'comma list of https origins that may frame the app (or `genesys`: `https://apps.{region}`); unset, only the app itself may',
+    ),
     IDP_LOGOUT: defaulted(
       boolean(),
       'false',

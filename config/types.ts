@@ -50,6 +50,8 @@ export interface Config {
   readonly adminEnabled: boolean;
   readonly metricsPort: number | undefined;
   readonly staticDir: string | undefined;
+  /** Origins besides the app's own that may frame it (EMBED_ORIGINS); undefined: none. */
+  readonly embedOrigins: readonly string[] | undefined;
   readonly idpLogout: boolean;
   /** SIGTERM: requests in flight get this long to finish; the process exits as soon as they have. */
   readonly shutdownDrainSeconds: number;

@@ -808,3 +808,36 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('EMBED_ORIGINS', () => {
+  it('is unset by default: only the app itself may frame it', () => {
+    expect(load().embedOrigins).toBeUndefined();
+  });
+
+  it('takes https origins, and genesys for the region app origin', () => {
+    expect(
+      load({
+        GENESYS_REGION: 'mypurecloud.ie',
+        EMBED_ORIGINS: 'genesys, https://widgets.example.com/ ,https://a.example.com:8443',
+      }).embedOrigins,
+    ).toEqual([
+      'https://apps.mypurecloud.ie',
+      'https://widgets.example.com',
+      'https://a.example.com:8443',
+    ]);
+  });
+
+  it.each([
+    ['plain http', 'http://apps.example.com'],
+    ['a wildcard', 'https://*.example.com'],
+    ['a path', 'https://apps.example.com/app'],
+    ['a query', 'https://apps.example.com?x=1'],
+    ['credentials', 'https://user:pw@apps.example.com'],
+    ['a bare word', 'example.com'],
+    ['an empty entry', 'https://a.example.com,,https://b.example.com'],
+  ])('refuses %s', (_name, value) => {
+    expect(messageFor({ EMBED_ORIGINS: value })).toMatch(
+      /^Invalid configuration:\n {2}- EMBED_ORIGINS: (entry|entries) [\d, and]+: each entry must be an https origin without path or wildcard/,
+    );
+  });
+});

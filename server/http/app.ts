@@ -138,18 +138,21 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   // Not helmet's `no-referrer`: with it browsers send `Origin: null` on a form post from our own
   // pages, and the logout form is refused. `same-origin` keeps the Origin (and the referrer) on
   // the app's own requests and sends other sites nothing.
+  const directives: Record<string, string[]> = {
+    // Only the app frames itself, unless EMBED_ORIGINS names who else may (Genesys Cloud).
+    frameAncestors: ["'self'", ...(config.embedOrigins ?? [])],
+  };
+  // With IDP_LOGOUT the logout form's 303 goes on to the Genesys logout page, and browsers hold
+  // a form's redirects to form-action too.
+  if (config.idpLogout) {
+    directives.formAction = ["'self'", new URL(config.genesys.loginBaseUrl).origin];
+  }
   app.use(
     securityHeaders({
       referrerPolicy: { policy: 'same-origin' },
-      // With IDP_LOGOUT the logout form's 303 goes on to the Genesys logout page, and browsers
-      // hold a form's redirects to form-action too.
-      ...(config.idpLogout
-        ? {
-            contentSecurityPolicy: {
-              directives: { formAction: ["'self'", new URL(config.genesys.loginBaseUrl).origin] },
-            },
-          }
-        : {}),
+      contentSecurityPolicy: { directives },
+      // X-Frame-Options knows no list of origins: with EMBED_ORIGINS, frame-ancestors decides.
+      ...(config.embedOrigins ? { xFrameOptions: false } : {}),
     }),
   );
   // Ops first: probes must answer when the store is down, create no session and log no line.
