@@ -14,7 +14,7 @@ import { loginStates, loginTransactions } from '../session/login-transaction';
 import { createLogout } from '../session/logout';
 import { createMySessions } from '../session/my-sessions';
 import { createSessionEvents } from '../session/events';
-import { addEventRoutes } from '../routes/events';
+import { EVENTS_TICK_MS, addEventRoutes } from '../routes/events';
 import { createUpstreamProxy } from '../genesys/proxy';
 import { requestId } from './request-id';
 import { securityHeaders } from './security-headers';
@@ -44,8 +44,6 @@ export interface AppDeps {
   readonly clock?: () => number;
   /** Counts requests in progress, so shutdown can wait for them; none tracked when absent. */
   readonly inflight?: InflightTracker;
-  /** How often event streams are looked at (ms, default 1000); tests that move the clock shorten it. */
-  readonly eventsTickMs?: number;
   /** Calls to Genesys made by the gateway itself (login, logout); defaults to the real client. */
   readonly genesys?: GenesysClient;
 }
@@ -135,9 +133,6 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
 
   if (deps.inflight) app.use(deps.inflight.track);
   app.use(requestId());
-  // Not helmet's `no-referrer`: with it browsers send `Origin: null` on a form post from our own
-  // pages, and the logout form is refused. `same-origin` keeps the Origin (and the referrer) on
-  // the app's own requests and sends other sites nothing.
   const directives: Record<string, string[]> = {
     // Only the app frames itself, unless EMBED_ORIGINS names who else may (Genesys Cloud).
     frameAncestors: ["'self'", ...(config.embedOrigins ?? [])],
@@ -149,6 +144,9 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   }
   app.use(
     securityHeaders({
+      // Not helmet's `no-referrer`: with it browsers send `Origin: null` on a form post from our
+      // own pages, and the logout form is refused. `same-origin` keeps the Origin (and the
+      // referrer) on the app's own requests and sends other sites nothing.
       referrerPolicy: { policy: 'same-origin' },
       contentSecurityPolicy: { directives },
       // X-Frame-Options knows no list of origins: with EMBED_ORIGINS, frame-ancestors decides.
@@ -186,7 +184,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     clock,
     warningMs: config.session.warningSeconds * 1000,
     maxStreams: config.session.maxEventStreams,
-    tickMs: deps.eventsTickMs ?? 1000,
+    tickMs: EVENTS_TICK_MS,
     before: [
       noStore,
       requireAntiForgery(config.publicOrigin, { headerOptional: true }),

@@ -8,6 +8,8 @@ import type { Deadlines, SessionGuard } from '../session/guard';
 
 /** Streams one session may hold open at a time (tabs share one through the client module). */
 export const MAX_STREAMS_PER_SESSION = 5;
+/** How often streams are looked at: deadlines by the gateway's clock, heartbeats by real time. */
+export const EVENTS_TICK_MS = 1000;
 /** A comment line at least this often, so proxies and browsers keep an idle stream open. */
 const HEARTBEAT_MS = 25_000;
 /** How often a stream re-reads its session's deadlines from the store, at most. */
@@ -48,7 +50,7 @@ export function addEventRoutes(
     clock: () => number;
     warningMs: number;
     maxStreams: number;
-    /** How often streams are looked at (deadlines by the clock, heartbeats); tests shorten it. */
+    /** How often streams are looked at (EVENTS_TICK_MS in the app). */
     tickMs: number;
     before: RequestHandler[];
   },
