@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CLOCK_TICKS, cpuTicks, haveCommand, killAllNow, rssBytes, stopAll } from '../bench/procs';
 import { levelOf, parseLogLine, runsOf, Secrets, stackSignIn, tokenShapedIn } from './checks';
+import { readFlags } from './flags';
 import { generate, type FuzzContext, type FuzzRequest } from './fuzz-cases';
 import { Connection, header, printable, responseText, type RawResponse } from './raw-http';
 import { rawCases, slowloris, type RawContext, type SlowlorisReport } from './raw-cases';
@@ -52,26 +53,9 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    }
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const eq = arg.indexOf('=');
-    if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else {
-      const value = argv[i + 1];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      values.set(arg.slice(2), value);
-      i += 1;
-    }
-  }
+  const flags = readFlags(argv, USAGE);
   const int = (name: string, fallback: number, min: number): number => {
-    const raw = values.get(name);
-    values.delete(name);
+    const raw = flags.take(name);
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
@@ -82,22 +66,19 @@ function parseOptions(argv: readonly string[]): Options {
   const concurrency = int('concurrency', 16, 1);
   const rssBoundMb = int('rss-bound', 64, 1);
   const slowlorisSockets = int('slowloris', 16, 0);
-  const storesRaw = values.get('stores') ?? 'sqlite,redis';
-  values.delete('stores');
+  const storesRaw = flags.take('stores') ?? 'sqlite,redis';
   const stores = storesRaw.split(',').map((s) => s.trim());
   for (const s of stores) {
     if (s !== 'sqlite' && s !== 'redis') throw new Error(`--stores: unknown store ${s}`);
   }
-  const gateway = values.get('gateway');
-  values.delete('gateway');
-  const replayRaw = values.get('replay');
-  values.delete('replay');
+  const gateway = flags.take('gateway');
+  const replayRaw = flags.take('replay');
   const replay = replayRaw?.split(',').map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: ${s} is not a request number`);
     return n;
   });
-  if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}`);
+  flags.done();
   return {
     seed,
     requests,

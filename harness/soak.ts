@@ -18,6 +18,7 @@ import {
   type Redis,
   type StoreKind,
 } from './stack';
+import { readFlags } from './flags';
 
 /**
  * `npm run soak -- --minutes N`: steady mixed traffic against the gateway process for N minutes
@@ -61,28 +62,8 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    }
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
-    const eq = arg.indexOf('=');
-    if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else {
-      const value = argv[i + 1];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      values.set(arg.slice(2), value);
-      i += 1;
-    }
-  }
-  const take = (name: string): string | undefined => {
-    const v = values.get(name);
-    values.delete(name);
-    return v;
-  };
+  const flags = readFlags(argv, USAGE);
+  const take = (name: string): string | undefined => flags.take(name);
   const num = (name: string, fallback: number, min: number): number => {
     const raw = take(name);
     if (raw === undefined) return fallback;
@@ -108,7 +89,7 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.store !== 'sqlite' && options.store !== 'redis') {
     throw new Error(`--store must be sqlite or redis`);
   }
-  if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}`);
+  flags.done();
   return options;
 }
 
