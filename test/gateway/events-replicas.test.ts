@@ -4,15 +4,9 @@ import {
   startEmulator,
   type GenesysEmulator,
 } from '../../emulator/genesys-emulator';
-import { RedisSessionStore } from '../../server/stores/redis/store';
-import {
-  TEST_CLIENT_ID,
-  TEST_CLIENT_SECRET,
-  startHarness,
-  type Harness,
-} from '../support/gateway-harness';
+import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { carryCookies } from '../support/replica-helpers';
+import { startRedisReplica, carryCookies } from '../support/replica-helpers';
 import { openStream } from '../support/event-stream';
 
 let redis: RedisServer;
@@ -34,21 +28,7 @@ describe('session events across two replicas on one Redis', () => {
   beforeEach(async () => {
     emulator = await startEmulator();
     const keyPrefix = `events-${(prefixes += 1)}:`;
-    const replica = (): Promise<Harness> =>
-      startHarness({
-        emulator,
-        env: { SESSION_STORE: 'redis', REDIS_URL: redis.url },
-        store: async (clock) => {
-          const store = new RedisSessionStore({
-            url: redis.url,
-            keyPrefix,
-            clock,
-            sweepIntervalMs: 0,
-          });
-          await store.connect();
-          return store;
-        },
-      });
+    const replica = (): Promise<Harness> => startRedisReplica(emulator, redis.url, keyPrefix);
     a = await replica();
     b = await replica();
     emulator.addClient({

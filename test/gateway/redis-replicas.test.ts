@@ -4,16 +4,19 @@ import {
   startEmulator,
   type GenesysEmulator,
 } from '../../emulator/genesys-emulator';
-import { RedisSessionStore } from '../../server/stores/redis/store';
 import {
   TEST_CLIENT_ID,
   TEST_CLIENT_SECRET,
-  startHarness,
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { carryCookies, expectStoreDown, timed } from '../support/replica-helpers';
+import {
+  startRedisReplica,
+  carryCookies,
+  expectStoreDown,
+  timed,
+} from '../support/replica-helpers';
 import { sessionIdsOfUser } from '../support/store-contents';
 
 /** Genesys's shortest access-token lifetime. */
@@ -64,21 +67,7 @@ describe('two gateway replicas on one Redis', () => {
     emulator = await startEmulator();
     // One key prefix per test: the replicas share it, other tests do not see it.
     const keyPrefix = `replicas-${(prefixes += 1)}:`;
-    const replica = (): Promise<Harness> =>
-      startHarness({
-        emulator,
-        env: { SESSION_STORE: 'redis', REDIS_URL: redis.url },
-        store: async (clock) => {
-          const store = new RedisSessionStore({
-            url: redis.url,
-            keyPrefix,
-            clock,
-            sweepIntervalMs: 0,
-          });
-          await store.connect();
-          return store;
-        },
-      });
+    const replica = (): Promise<Harness> => startRedisReplica(emulator, redis.url, keyPrefix);
     a = await replica();
     b = await replica();
     registerClient();

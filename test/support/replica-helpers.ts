@@ -1,3 +1,6 @@
+import type { GenesysEmulator } from '../../emulator/genesys-emulator';
+import { RedisSessionStore } from '../../server/stores/redis/store';
+import { startHarness, type Harness } from './gateway-harness';
 import type { BrowserClient, ClientResponse } from './browser-client';
 
 /** docs/contract.md#upstream-and-store-failures: store down ⇒ 503 within 2 s. */
@@ -21,4 +24,24 @@ export function expectStoreDown(res: ClientResponse, ms: number): void {
   expect(res.status).toBe(503);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect(ms).toBeLessThan(STORE_DOWN_BUDGET_MS);
+}
+
+/**
+ * One gateway replica on the Redis at `redisUrl`, against `emulator`: replicas started with the
+ * same `keyPrefix` share their sessions, and other tests do not see them.
+ */
+export function startRedisReplica(
+  emulator: GenesysEmulator,
+  redisUrl: string,
+  keyPrefix: string,
+): Promise<Harness> {
+  return startHarness({
+    emulator,
+    env: { SESSION_STORE: 'redis', REDIS_URL: redisUrl },
+    store: async (clock) => {
+      const store = new RedisSessionStore({ url: redisUrl, keyPrefix, clock, sweepIntervalMs: 0 });
+      await store.connect();
+      return store;
+    },
+  });
 }
