@@ -11,6 +11,9 @@
  * holder of a Web Lock; without the Web Locks API, by heartbeats on the BroadcastChannel), the
  * leader holds the EventSource and passes what it hears to the others on a BroadcastChannel, and
  * when the leader tab closes another one takes the lock and opens the stream.
+ *
+ * In a frame (a Genesys Cloud client app, docs/embedded.md), `login()` opens the login in a
+ * popup and hands the session over to the frame; everything else works as on a page of its own.
  */
 
 /** What `GET /session/user` answers: who is logged in and when the session ends. */
@@ -121,8 +124,16 @@ export interface Bff {
    * user logged in) unless `preserveIdleTTL` is true.
    */
   verify(options?: { preserveIdleTTL?: boolean }): Promise<boolean>;
-  /** Sends the browser to the login, back to `returnTo` (default: this page) afterwards. */
-  login(returnTo?: string): void;
+  /**
+   * Logs in, back to `returnTo` (default: this page) afterwards. On a page of its own it sends
+   * the browser to the login (the promise never settles: the page goes away). In a frame it opens
+   * the login in a popup (call it from a click, or the browser may block the popup) and resolves
+   * once the frame's own session is live; it rejects with a BffError when the popup is blocked,
+   * closed before the login finished, or the handoff is refused.
+   */
+  login(returnTo?: string): Promise<void>;
+  /** Whether this page runs in a frame (embedded, e.g. in Genesys Cloud): login goes through a popup. */
+  readonly embedded: boolean;
   /** `DELETE /session`, then `ended` (`logout`) in every tab. */
   logout(): Promise<void>;
   /** `GET /session/all`: the user's live sessions. */
@@ -165,6 +176,41 @@ const ENDED_REASONS: readonly string[] = [
   'replaced',
   'unreadable',
 ];
+
+/** The popup's size: room for the Genesys login page. */
+const POPUP_FEATURES = 'popup,width=520,height=680';
+/** How often the frame looks whether the popup was closed before it answered. */
+const POPUP_POLL_MS = 400;
+
+/**
+ * The context Genesys Cloud passes a client app in its URL (`gcHostOrigin`, `gcTargetEnv`,
+ * `gcLangTag`, `gcConversationId`, ...: whatever the app's URL template asks for). For display and
+ * for calls the app makes; never for a security decision: anyone can open the page with any query.
+ * The gateway decides who may frame the app (EMBED_ORIGINS), not these values.
+ */
+export function genesysContext(search: string = location.search): Readonly<Record<string, string>> {
+  const context: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(search)) {
+    if (/^gc[A-Z][A-Za-z]{0,40}$/.test(key) && value.length <= 512 && !(key in context)) {
+      context[key] = value;
+    }
+  }
+  return Object.freeze(context);
+}
+
+/** Whether this window is a frame: a cross-origin parent answers `top` but not its location. */
+function inFrame(): boolean {
+  try {
+    return window.self !== window.top;
+  } catch {
+    return true;
+  }
+}
+
+/** A failure of the popup itself, not of a gateway answer. */
+function popupError(title: string, detail: string): BffError {
+  return new BffError(0, { type: 'about:blank', title, detail });
+}
 
 function isPath(path: string): boolean {
   return path.startsWith('/') && !path.startsWith('//') && !path.includes('\\');
@@ -495,6 +541,78 @@ export function createBff(options: BffOptions = {}): Bff {
     return res;
   }
 
+  // --- login in a frame (docs/embedded.md#popup-login) -----------------------------------------
+
+  const embedded = inFrame();
+
+  /** Resolves with the one-time code the popup's last page posts to this window. */
+  function codeFrom(popup: Window): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        window.removeEventListener('message', onMessage);
+        clearInterval(poll);
+      };
+      const onMessage = (event: MessageEvent): void => {
+        // Only our popup, on our origin: any window can post messages to this one.
+        if (event.source !== popup || event.origin !== location.origin) return;
+        const data = event.data as { type?: unknown; code?: unknown } | null;
+        if (data?.type !== 'tokens-bff:login' || typeof data.code !== 'string') return;
+        done();
+        resolve(data.code);
+      };
+      const poll = setInterval(() => {
+        if (!popup.closed) return;
+        done();
+        reject(
+          popupError(
+            'Login window closed',
+            'The login window was closed before the login finished.',
+          ),
+        );
+      }, POPUP_POLL_MS);
+      window.addEventListener('message', onMessage);
+    });
+  }
+
+  async function popupLogin(returnTo: string): Promise<void> {
+    // Opened before the first await: the browser allows a popup only within a click's user
+    // activation, which a round trip may outlast. Its address comes once the gateway gave it.
+    const popup = window.open('', 'tokens-bff-login', POPUP_FEATURES);
+    if (popup === null) {
+      throw popupError(
+        'Login window blocked',
+        'The browser blocked the login window: log in from a click, or allow popups for this app.',
+      );
+    }
+    try {
+      const json = { 'Content-Type': 'application/json' };
+      const asked = await request('/auth/popup', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ returnTo }),
+      });
+      if (asked.status !== 200) throw new BffError(asked.status, await problemOf(asked));
+      const { loginUrl } = (await asked.json()) as { loginUrl: string };
+      popup.location.href = loginUrl;
+      const code = await codeFrom(popup);
+      const handed = await request('/auth/handoff', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ code }),
+      });
+      if (handed.status !== 204) throw new BffError(handed.status, await problemOf(handed));
+    } finally {
+      if (!popup.closed) popup.close();
+    }
+    const here = location.pathname + location.search + location.hash;
+    if (returnTo !== here) {
+      location.assign(returnTo);
+      return new Promise<void>(() => undefined);
+    }
+    const res = await request('/session/user', { method: 'GET' });
+    if (res.ok) alive((await res.json()) as SessionUser);
+  }
+
   const flag = (o?: { preserveIdleTTL?: boolean }): string =>
     o?.preserveIdleTTL === true ? '?preserveIdleTTL=true' : '';
 
@@ -531,8 +649,12 @@ export function createBff(options: BffOptions = {}): Bff {
 
     login(returnTo = location.pathname + location.search + location.hash) {
       if (!isPath(returnTo)) throw new TypeError(`bff: returnTo ${returnTo} is not a path`);
+      if (embedded) return popupLogin(returnTo);
       location.assign(`${base}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+      return new Promise<void>(() => undefined);
     },
+
+    embedded,
 
     async logout() {
       const res = await request('/session', { method: 'DELETE' });

@@ -120,7 +120,10 @@ export function loadConfig(
 
   const settings = result.data;
   const origin = settings.PUBLIC_BASE_URL;
-  const secure = origin.startsWith('https:');
+  // Embedded, the cookies are SameSite=None, which browsers take only with Secure: so Secure
+  // even on http loopback, which browsers count as a secure context (docs/embedded.md).
+  const embedded = settings.EMBED_ORIGINS !== undefined;
+  const secure = origin.startsWith('https:') || embedded;
   const region = settings.GENESYS_REGION;
 
   return deepFreeze<Config>({
@@ -145,7 +148,8 @@ export function loadConfig(
       redisUrl: settings.REDIS_URL,
       idleTimeoutSeconds: settings.SESSION_IDLE_TIMEOUT_SECONDS,
       absoluteTimeoutSeconds: settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS,
-      cookieSameSite: settings.SESSION_COOKIE_SAMESITE,
+      cookieSameSite: embedded ? 'none' : settings.SESSION_COOKIE_SAMESITE,
+      partitioned: embedded,
       warningSeconds: settings.SESSION_WARNING_SECONDS,
       maxEventStreams: settings.EVENTS_MAX_STREAMS,
       cookieName: sessionCookieName(secure),

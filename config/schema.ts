@@ -161,6 +161,7 @@ const genesysBaseUrl = () =>
  * The origins that may frame the app (Genesys Cloud client apps): https origins, each exactly a
  * scheme and host (and port), or `genesys` for the region's app origin (`https://apps.{region}`,
  * resolved with GENESYS_REGION). No wildcards: a frame is a place to trick a user into clicks.
+ * Plain http only on loopback, as for PUBLIC_BASE_URL: the demo's second local origin.
  */
 const embedOrigins = () =>
   parsed((raw) => {
@@ -171,7 +172,7 @@ const embedOrigins = () =>
       const url = parseHttpUrl(entry);
       const ok =
         url !== undefined &&
-        url.protocol === 'https:' &&
+        (url.protocol === 'https:' || isLoopbackHost(url.hostname)) &&
         !entry.includes('*') &&
         !url.username &&
         !url.password &&
@@ -181,7 +182,7 @@ const embedOrigins = () =>
     });
     if (bad.length > 0) {
       return invalid(
-        `${entryList(bad)}: each entry must be an https origin without path or wildcard (https://apps.example.com) or genesys`,
+        `${entryList(bad)}: each entry must be an https origin without path or wildcard (https://apps.example.com), an http loopback origin, or genesys`,
       );
     }
     return [...new Set(origins)];
@@ -369,7 +370,7 @@ export const configSchema = z
     SESSION_COOKIE_SAMESITE: defaulted(
       oneOf(['strict', 'lax'] as const),
       'strict',
-      '`SameSite` of the session cookie: `strict` or `lax`',
+      '`SameSite` of the session cookie: `strict` or `lax` (with `EMBED_ORIGINS` it is `None`, partitioned)',
     ),
     UPSTREAM_TIMEOUT_MS: defaulted(
       integerBetween(100, 120000),
@@ -394,7 +395,7 @@ export const configSchema = z
     STATIC_DIR: optional(text(), 'serve a built frontend from this folder on the same origin'),
     EMBED_ORIGINS: optional(
       embedOrigins(),
-      'comma list of https origins that may frame the app (or `genesys`: `https://apps.{region}`); unset, only the app itself may',
+      'comma list of https origins that may frame the app (or `genesys`: `https://apps.{region}`); set, cookies are partitioned (`SameSite=None; Secure; Partitioned`) and login in a frame goes through a popup; unset, only the app itself may frame it',
     ),
     IDP_LOGOUT: defaulted(
       boolean(),

@@ -8,7 +8,10 @@ export interface Config {
   readonly host: string;
   /** PUBLIC_BASE_URL as an origin without a trailing slash, e.g. https://app.example.com */
   readonly publicOrigin: string;
-  /** True when PUBLIC_BASE_URL is https: cookies get Secure and the __Host-Http- prefix. */
+  /**
+   * True when PUBLIC_BASE_URL is https, or EMBED_ORIGINS is set (loopback http included): cookies
+   * get Secure and the __Host-Http- prefix.
+   */
   readonly secureCookies: boolean;
   readonly genesys: {
     /** The region domain, e.g. mypurecloud.com (from GENESYS_REGION, SDK key or domain). */
@@ -33,7 +36,10 @@ export interface Config {
     readonly redisUrl: string | undefined;
     readonly idleTimeoutSeconds: number;
     readonly absoluteTimeoutSeconds: number;
-    readonly cookieSameSite: 'strict' | 'lax';
+    /** SESSION_COOKIE_SAMESITE; `none` when embedded (EMBED_ORIGINS). */
+    readonly cookieSameSite: 'strict' | 'lax' | 'none';
+    /** Embedded (EMBED_ORIGINS): the cookies a frame needs are Partitioned (CHIPS). */
+    readonly partitioned: boolean;
     /** How long before its earliest deadline a session's event streams hear `expiring`. */
     readonly warningSeconds: number;
     /** Event streams this process serves at most. */

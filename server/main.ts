@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  if (config.secureCookies && config.trustProxy === false) {
+  if (config.publicOrigin.startsWith('https:') && config.trustProxy === false) {
     // express-session sets a Secure cookie only on a request it knows came over TLS.
     logger.warn(
       'PUBLIC_BASE_URL is https but TRUST_PROXY is false: behind a TLS-terminating proxy, set TRUST_PROXY or no session cookie is sent',

@@ -89,6 +89,7 @@ describe('loadConfig', () => {
           warningSeconds: 120,
           maxEventStreams: 1000,
           cookieSameSite: 'strict',
+          partitioned: false,
           cookieName: '__Host-Http-session',
         },
         tokenEncryptionKeys: [deriveTokenEncryptionKey(SECRET)],
@@ -825,6 +826,27 @@ describe('EMBED_ORIGINS', () => {
       'https://widgets.example.com',
       'https://a.example.com:8443',
     ]);
+  });
+
+  it('takes plain http on loopback only (the demo frames the app from a second local origin)', () => {
+    expect(load({ EMBED_ORIGINS: 'http://localhost:3001' }).embedOrigins).toEqual([
+      'http://localhost:3001',
+    ]);
+  });
+
+  it('makes every cookie Secure, SameSite=None and partitioned, with the __Host-Http- name, even on http loopback', () => {
+    const config = load({ PUBLIC_BASE_URL: 'http://127.0.0.1:3000', EMBED_ORIGINS: 'genesys' });
+    expect(config.secureCookies).toBe(true);
+    expect(config.session).toMatchObject({
+      cookieName: '__Host-Http-session',
+      cookieSameSite: 'none',
+      partitioned: true,
+    });
+    expect(load({ PUBLIC_BASE_URL: 'http://127.0.0.1:3000' }).session).toMatchObject({
+      cookieName: 'bff.sid',
+      cookieSameSite: 'strict',
+      partitioned: false,
+    });
   });
 
   it.each([

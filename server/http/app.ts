@@ -24,6 +24,10 @@ import { accessLog } from './access-log';
 import { requireAntiForgery } from './anti-forgery';
 import { discardBody } from '../routes/body';
 import { authRouter } from '../routes/auth';
+import { popupLoginRouter } from '../routes/popup-login';
+import { createStartSession } from '../session/start-session';
+import { frameBindings } from '../session/frame-binding';
+import { createHandoffs } from '../session/handoff';
 import { addSessionRoutes } from '../routes/session';
 import { adminRouter } from '../routes/admin';
 import { createAdminAudit } from '../routes/admin-audit';
@@ -32,6 +36,7 @@ import { errorHandler } from './problem';
 import { CLIENT_MODULE_PATH, clientModule } from './client-module';
 import { NotFoundError } from '../core/errors';
 import { randomToken } from '../session/pkce';
+import { loopbackCountsAsSecure, sessionCookieOptions } from '../session/cookies';
 import type { InflightTracker } from './inflight';
 
 /** Everything the app takes from outside: no module-level state, so tests build as many as they like. */
@@ -81,6 +86,18 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   const { logout, endReplaced } = createLogout({ guard, genesys, events, metrics, logger });
   const mySessions = createMySessions({ guard, logout, store, events, genesys, metrics, logger });
   const transactions = loginTransactions({ vault, secure: config.secureCookies, clock });
+  const startSession = createStartSession({
+    guard,
+    endReplaced,
+    cookieName: config.session.cookieName,
+  });
+  // Embedded (EMBED_ORIGINS), a frame logs in through a popup (docs/embedded.md#popup-login).
+  const popups = config.session.partitioned
+    ? {
+        bindings: frameBindings({ vault, clock }),
+        handoffs: createHandoffs({ store, vault, clock }),
+      }
+    : undefined;
   const states = loginStates(store);
   const proxy = createUpstreamProxy({
     apiBaseUrl: config.genesys.apiBaseUrl,
@@ -102,23 +119,20 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
     // a rolled session is a changed one, which express-session saves and sends a cookie for.
     rolling: false,
     unset: 'destroy',
-    cookie: {
-      path: '/',
-      httpOnly: true,
-      secure: config.secureCookies,
-      sameSite: config.session.cookieSameSite,
-      maxAge: config.session.idleTimeoutSeconds * 1000,
-    },
+    cookie: { ...sessionCookieOptions(config), maxAge: config.session.idleTimeoutSeconds * 1000 },
   });
   // With unset: 'destroy', express-session deletes from the store, as the response ends, every
   // session it holds no req.session for: also one it could not load because the store failed.
   // After a store hiccup that would log the user out (and with a wedged store cost a second
   // timeout before the 503): a failed load forgets the session id instead.
-  const sessions: RequestHandler = (req, res, next) =>
+  const markSecure = loopbackCountsAsSecure(config);
+  const sessions: RequestHandler = (req, res, next) => {
+    markSecure?.(req);
     loadSession(req, res, (err?: unknown) => {
       if (err !== undefined) (req as { sessionID?: string }).sessionID = undefined;
       next(err);
     });
+  };
   const countStoreErrors: ErrorRequestHandler = (err, _req, _res, next) => {
     if (err instanceof StoreUnavailableError) metrics.storeErrors.inc();
     next(err);
@@ -204,8 +218,13 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
   app.post('/auth/logout', requireAntiForgery(config.publicOrigin, { originStandsIn: true }));
   // The session middleware only where a session is used: /auth/login and static files need none.
   app.use(['/auth/callback', '/auth/logout'], sessions);
+  if (popups) {
+    app.post(['/auth/popup', '/auth/handoff'], antiForgery);
+    app.use('/auth/handoff', sessions);
+    app.use(popupLoginRouter({ config, ...popups, startSession, genesys, metrics }));
+  }
   app.use(
-    authRouter({ config, genesys, guard, transactions, states, metrics, logout, endReplaced }),
+    authRouter({ config, genesys, transactions, states, metrics, logout, startSession, popups }),
   );
   if (config.adminEnabled) {
     app.use(adminRouter({ guard, forward, metrics, logger }));

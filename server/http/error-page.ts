@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { loginReturnToOf } from '../routes/auth';
+import { escapeHtml } from '../core/html';
 
 /** The routes a browser navigates to itself (docs/contract.md#login-failures); no other gets a page. */
 const LOGIN_ROUTES: ReadonlySet<string> = new Set(['/auth/login', '/auth/callback']);
@@ -20,18 +21,6 @@ export function wantsErrorPage(req: Request): boolean {
   const mode = req.get('sec-fetch-mode');
   if (mode !== undefined) return mode === 'navigate';
   return req.accepts(['application/problem+json', 'application/json', 'text/html']) === 'text/html';
-}
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
 /** What the page shows: the problem as the JSON answer would carry it. */

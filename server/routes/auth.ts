@@ -4,19 +4,20 @@ import type { Config } from '../../config/types';
 import { isLoopbackHost } from '../../config/schema';
 import type { Metrics } from '../core/metrics';
 import type { GenesysClient } from '../genesys/client';
-import type { SessionGuard } from '../session/guard';
 import { AppError, BadRequestError, MethodNotAllowedError } from '../core/errors';
 import { parseReturnTo } from './return-to';
 import { singleQuery, singleValue } from './query';
-import { regenerateSession, saveSession } from '../session/session-ops';
 import { createLoginSecrets } from '../session/pkce';
 import {
-  hasCookie,
   holdsPendingLogin,
   type LoginStates,
   type loginTransactions,
 } from '../session/login-transaction';
-import type { EndReplaced, Logout } from '../session/logout';
+import type { Logout } from '../session/logout';
+import type { StartSession } from '../session/start-session';
+import type { FrameBindings } from '../session/frame-binding';
+import type { Handoffs } from '../session/handoff';
+import { sendPopupPage } from './popup-page';
 import { requestIdOf } from '../core/request-id';
 import { summarizeUserAgent } from '../session/user-agent';
 
@@ -73,14 +74,15 @@ function found(res: Response, status: 302 | 303, location: string): void {
 export function authRouter(deps: {
   config: Config;
   genesys: GenesysClient;
-  guard: SessionGuard;
   states: LoginStates;
   transactions: Transactions;
   metrics: Metrics;
   logout: Logout;
-  endReplaced: EndReplaced;
+  startSession: StartSession;
+  /** Embedded only (EMBED_ORIGINS): popup logins, handed over to their frame. */
+  popups: { bindings: FrameBindings; handoffs: Handoffs } | undefined;
 }): Router {
-  const { config, genesys, guard, states, transactions, metrics, logout, endReplaced } = deps;
+  const { config, genesys, states, transactions, metrics, logout, startSession, popups } = deps;
   // A Router does not inherit the app's routing settings: `/Session` and `/session/` must not
   // reach these handlers past the case-sensitive, strict mounts of anti-forgery and session.
   const router = Router({ strict: true, caseSensitive: true });
@@ -110,6 +112,17 @@ export function authRouter(deps: {
     );
 
   router.get('/auth/login', (req, res) => {
+    const ticket = popups ? singleQuery(req, 'popup') : undefined;
+    if (ticket !== undefined && popups) {
+      // A popup login for a frame (docs/embedded.md#popup-login): its ticket says which frame
+      // and where to go after; COOP unsafe-none keeps the window's opener through the login.
+      const { binding, returnTo } = popups.bindings.open(ticket);
+      const { state, verifier, challenge } = createLoginSecrets();
+      transactions.start(req, res, { state, verifier, returnTo, popup: binding });
+      res.setHeader('Cross-Origin-Opener-Policy', 'unsafe-none');
+      found(res, 302, `${authorizePrefix}&state=${state}&code_challenge=${challenge}`);
+      return;
+    }
     const returnTo = parseReturnTo(singleQuery(req, 'returnTo'), config.publicOrigin);
     if (loopbackPublic && reachedUnderAnotherName(req, publicUrl)) {
       // Start the login where Genesys will send the browser back (docs/contract.md#login-failures).
@@ -169,35 +182,32 @@ export function authRouter(deps: {
       metrics.logins.inc({ outcome: 'failed' });
       throw err;
     }
-    // Logging in again over a live session replaces it: once its record is gone, so is its token.
-    const previousUser = req.session?.user;
-    const previousTokens = previousUser ? guard.tokensOf(req) : undefined;
-    const previous =
-      previousUser && previousTokens && previousTokens.accessToken !== tokens.accessToken
-        ? { sid: req.sessionID, userId: previousUser.id, tokens: previousTokens }
-        : undefined;
-    let replaced = false;
+    let handoffCode: string | undefined;
     try {
       const user = await genesys.getMe(tokens.accessToken, requestIdOf(req));
-      // A new id at login: a session id planted before login is worth nothing after it. Without
-      // a session cookie the id is new already (express-session made it for this request);
-      // regenerating it would only cost a store delete and, as express-session then loses track
-      // of the explicit save, a second store write when the response ends.
-      if (hasCookie(req, config.session.cookieName)) {
-        await regenerateSession(req);
-        replaced = true;
+      const userAgent = summarizeUserAgent(req.get('user-agent'));
+      if (tx.popup !== undefined && popups) {
+        // A popup login (docs/embedded.md#popup-login): the session starts in the frame, at
+        // handoff; the popup's own session, if it has one, is left alone.
+        handoffCode = await popups.handoffs.stage({ user, tokens, userAgent }, tx.popup);
+      } else {
+        await startSession(req, user, tokens, userAgent);
       }
-      guard.establish(req, user, tokens, summarizeUserAgent(req.get('user-agent')));
-      await saveSession(req);
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       // No session holds the token we were just given: revoke it rather than leave it live upstream.
       await genesys.revokeMe(tokens.accessToken, requestIdOf(req)).catch(() => undefined);
       throw err;
-    } finally {
-      if (replaced && previous) await endReplaced(req, previous);
     }
     metrics.logins.inc({ outcome: 'ok' });
+    if (handoffCode !== undefined) {
+      sendPopupPage(res, {
+        code: handoffCode,
+        returnTo: tx.returnTo,
+        publicOrigin: config.publicOrigin,
+      });
+      return;
+    }
     metrics.sessionsStarted.inc();
     found(res, 302, tx.returnTo);
   });

@@ -18,6 +18,7 @@ import {
   keepTokens,
 } from './token-refresh';
 import { requestIdOf } from '../core/request-id';
+import { sessionCookieOptions } from './cookies';
 
 /** How many opened token sets the guard keeps (oldest out first). */
 const OPENED_KEPT = 1024;
@@ -105,12 +106,7 @@ export function createSessionGuard(deps: {
   const handleOf = (sid: string): string =>
     createHmac('sha256', handleKey).update(sid).digest('base64url').slice(0, 22);
   const refresher = createTokenRefresher({ config, vault, genesys, metrics, store, clock });
-  const cookieOptions = {
-    path: '/',
-    httpOnly: true,
-    secure: config.secureCookies,
-    sameSite: config.session.cookieSameSite,
-  } as const;
+  const cookieOptions = sessionCookieOptions(config);
 
   // Opening a sealed token set (AES-GCM, then JSON) was the guard's largest cost per request.
   // The last OPENED_KEPT opened ones are kept, keyed by the exact sealed text: a changed byte is

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../core/errors';
 import type { TokenVault } from './token-vault';
 import type { Coordination } from '../stores/contract';
+import { cookieAttributes, cookiesOf, readCookie } from './cookies';
 
 /** A pending login: what the callback needs to finish it. */
 export interface LoginTransaction {
@@ -11,27 +12,13 @@ export interface LoginTransaction {
   readonly returnTo: string;
   /** ms epoch */
   readonly issuedAt: number;
+  /** A popup login's frame binding digest (session/frame-binding.ts): the callback hands over to that frame. */
+  readonly popup?: string;
 }
 
 /** docs/contract.md#login-transaction: a login transaction lives 10 minutes. */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 const CALLBACK_PATH = '/auth/callback';
-
-/** The cookies of the raw header as name/value pairs (RFC 6265 §5.4 syntax), without decoding tricks. */
-function* cookiesOf(req: Request): Generator<[string, string]> {
-  const header = req.headers.cookie;
-  if (header === undefined) return;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) yield [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
-  }
-}
-
-/** Reads one cookie from the raw header; the first of that name, as browsers send the most specific first. */
-function readCookie(req: Request, name: string): string | undefined {
-  for (const [key, value] of cookiesOf(req)) if (key === name) return value;
-  return undefined;
-}
 
 /**
  * Whether the request carries the cookies of any pending login, over http or https. A callback
@@ -89,7 +76,8 @@ export function loginTransactions(options: {
     createHash('sha256').update(state).digest('base64url').slice(0, DIGEST_LENGTH);
   // The Set-Cookie lines are written here rather than by res.cookie: the attributes never change
   // and the values are base64url (nothing to encode), so only the names and values vary per login.
-  const flags = `; HttpOnly${options.secure ? '; Secure' : ''}; SameSite=Lax`;
+  // Lax and unpartitioned even embedded: a login always runs in a top-level window (the popup).
+  const flags = cookieAttributes({ secure: options.secure, sameSite: 'Lax', partitioned: false });
   const txAttributes = `; Path=${CALLBACK_PATH}${flags}`;
   const bindAttributes = `; Path=/${flags}`;
   const maxAge = `; Max-Age=${LOGIN_TRANSACTION_TTL_MS / 1000}`;
@@ -164,6 +152,7 @@ export function loginTransactions(options: {
         verifier: tx.verifier,
         returnTo: tx.returnTo,
         issuedAt: tx.issuedAt,
+        ...(typeof tx.popup === 'string' ? { popup: tx.popup } : {}),
       };
     },
   };

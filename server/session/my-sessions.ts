@@ -48,10 +48,14 @@ export function createMySessions(deps: {
 }): MySessions {
   const { guard, logout, store, events, metrics, logger } = deps;
   const revoke = createRevoke(deps);
+  // A popup login waiting for its frame (session/handoff.ts) is no session yet: not listed, and
+  // not ended with the others (it lapses within a minute; an admin revoke still reaches it).
+  const sessionsOf = async (userId: string) =>
+    Object.entries(await store.sessionsOfUser(userId)).filter(([, data]) => !data.handoff);
 
   return {
     async list(req, user) {
-      const mine = Object.entries(await store.sessionsOfUser(user.id));
+      const mine = await sessionsOf(user.id);
       return mine
         .map(([sid, data]) => ({
           handle: guard.handleOf(sid),
@@ -65,7 +69,7 @@ export function createMySessions(deps: {
 
     async end(req, res, user, which) {
       const current = req.sessionID;
-      const mine = Object.entries(await store.sessionsOfUser(user.id));
+      const mine = await sessionsOf(user.id);
       const chosen = mine.filter(([sid]) =>
         which === 'others' ? sid !== current : guard.handleOf(sid) === which.handle,
       );

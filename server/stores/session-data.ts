@@ -16,6 +16,11 @@ declare module 'express-session' {
     userAgent?: string;
     /** ms epoch: the last `dateTokenIdles` Genesys reported for the token, if any. */
     tokenIdlesAt?: number;
+    /**
+     * Set on a popup login waiting for its frame (server/session/handoff.ts), never on a session
+     * a browser holds: the frame binding's digest, and when the code lapses (ms epoch).
+     */
+    handoff?: { binding: string; expiresAt: number };
   }
 }
 
