@@ -17,7 +17,7 @@ import {
   type loginTransactions,
 } from '../session/login-transaction';
 import type { EndReplaced, Logout } from '../session/logout';
-import { requestIdOf } from '../core/request-id';
+import { callerOf } from '../genesys/correlation';
 import { summarizeUserAgent } from '../session/user-agent';
 
 type Transactions = ReturnType<typeof loginTransactions>;
@@ -163,7 +163,7 @@ export function authRouter(deps: {
       tokens = await genesys.exchangeCode({
         code,
         verifier: tx.verifier,
-        requestId: requestIdOf(req),
+        caller: callerOf(req),
       });
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
@@ -178,7 +178,7 @@ export function authRouter(deps: {
         : undefined;
     let replaced = false;
     try {
-      const user = await genesys.getMe(tokens.accessToken, requestIdOf(req));
+      const user = await genesys.getMe(tokens.accessToken, callerOf(req));
       // A new id at login: a session id planted before login is worth nothing after it. Without
       // a session cookie the id is new already (express-session made it for this request);
       // regenerating it would only cost a store delete and, as express-session then loses track
@@ -192,7 +192,7 @@ export function authRouter(deps: {
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       // No session holds the token we were just given: revoke it rather than leave it live upstream.
-      await genesys.revokeMe(tokens.accessToken, requestIdOf(req)).catch(() => undefined);
+      await genesys.revokeMe(tokens.accessToken, callerOf(req)).catch(() => undefined);
       throw err;
     } finally {
       if (replaced && previous) await endReplaced(req, previous);
