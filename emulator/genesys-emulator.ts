@@ -255,6 +255,8 @@ export class GenesysEmulator {
       path: ctx.path,
       query: ctx.query,
       headers: { ...req.headers },
+      traceparent: req.headers.traceparent as string | undefined,
+      tracestate: req.headers.tracestate as string | undefined,
       body,
       operation: route.operation,
       at: this.state.now(),

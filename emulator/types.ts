@@ -63,6 +63,12 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * The W3C trace context headers as received (a repeated header joined by `, `), so tests can
+   * assert what reached Genesys without picking through `headers`.
+   */
+  traceparent: string | undefined;
+  tracestate: string | undefined;
   body: string;
   /** getTokensMe, headTokensMe, deleteTokensMe, getTokensTimeout, putTokensTimeout, deleteToken, getUsersMe, authorize, approve, token, logout or unknown. */
   operation: string;

@@ -1,6 +1,7 @@
 import type { Config } from '../../config/types';
 import { genesysTimer, type Metrics } from '../core/metrics';
 import { AppError, UpstreamUnavailableError } from '../core/errors';
+import { correlationHeaders, type Caller } from './correlation';
 import type { GenesysHttp } from './http';
 
 /** The token set Genesys issued for a session. Lives only sealed in the store, never in the browser. */
@@ -17,16 +18,19 @@ export interface GenesysUser {
   readonly name: string;
 }
 
-/** Calls the gateway itself makes to Genesys (the mapped routes go through the proxy instead). */
+/**
+ * Calls the gateway itself makes to Genesys (the mapped routes go through the proxy instead),
+ * each for a `caller`: the browser request whose ids it carries (correlation.ts).
+ */
 export interface GenesysClient {
-  exchangeCode(input: { code: string; verifier: string; requestId: string }): Promise<TokenSet>;
-  refresh(refreshToken: string, requestId: string): Promise<TokenSet>;
-  getMe(accessToken: string, requestId: string): Promise<GenesysUser>;
+  exchangeCode(input: { code: string; verifier: string; caller: Caller }): Promise<TokenSet>;
+  refresh(refreshToken: string, caller: Caller): Promise<TokenSet>;
+  getMe(accessToken: string, caller: Caller): Promise<GenesysUser>;
   /**
    * DELETE /api/v2/tokens/me; resolves with the upstream status (logout ends locally whatever it
    * is). Bounded by REVOKE_TIMEOUT_MS, not the full upstream timeout.
    */
-  revokeMe(accessToken: string, requestId: string): Promise<number>;
+  revokeMe(accessToken: string, caller: Caller): Promise<number>;
 }
 
 /**
@@ -81,12 +85,12 @@ export function createGenesysClient(
   async function tokenRequest(
     operation: string,
     params: Record<string, string>,
-    requestId: string,
+    caller: Caller,
   ): Promise<TokenSet> {
     const headers: Record<string, string> = {
       'Content-Type': 'application/x-www-form-urlencoded',
       Accept: 'application/json',
-      'ININ-Correlation-Id': requestId,
+      ...correlationHeaders(caller),
     };
     const form = new URLSearchParams(params);
     if (basicAuth !== undefined) headers.Authorization = basicAuth;
@@ -122,7 +126,7 @@ export function createGenesysClient(
   }
 
   return {
-    exchangeCode: ({ code, verifier, requestId }) =>
+    exchangeCode: ({ code, verifier, caller }) =>
       tokenRequest(
         'oauthToken',
         {
@@ -131,24 +135,24 @@ export function createGenesysClient(
           redirect_uri: redirectUri,
           code_verifier: verifier,
         },
-        requestId,
+        caller,
       ),
 
-    refresh: (refreshToken, requestId) =>
+    refresh: (refreshToken, caller) =>
       tokenRequest(
         'oauthRefresh',
         { grant_type: 'refresh_token', refresh_token: refreshToken },
-        requestId,
+        caller,
       ),
 
-    async getMe(accessToken, requestId) {
+    async getMe(accessToken, caller) {
       const res = await api.requestJson({
         method: 'GET',
         path: `${apiPath}/api/v2/users/me`,
         headers: {
           Authorization: `Bearer ${accessToken}`,
           Accept: 'application/json',
-          'ININ-Correlation-Id': requestId,
+          ...correlationHeaders(caller),
         },
         observe: timed('getUsersMe'),
       });
@@ -166,12 +170,12 @@ export function createGenesysClient(
       return { id: body.id, name: body.name };
     },
 
-    async revokeMe(accessToken, requestId) {
+    async revokeMe(accessToken, caller) {
       // The body is read and dropped (its socket goes back to the pool); only the status counts.
       const res = await api.request({
         method: 'DELETE',
         path: `${apiPath}/api/v2/tokens/me`,
-        headers: { Authorization: `Bearer ${accessToken}`, 'ININ-Correlation-Id': requestId },
+        headers: { Authorization: `Bearer ${accessToken}`, ...correlationHeaders(caller) },
         timeoutMs: REVOKE_TIMEOUT_MS,
         observe: timed('deleteTokensMe'),
       });

@@ -5,7 +5,7 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import { genesysTimer, type Metrics } from '../core/metrics';
 import { AppError, UpstreamTimeoutError, UpstreamUnavailableError } from '../core/errors';
 import { MAX_UPSTREAM_JSON_BYTES, deadline, readUpstreamBody, type UpstreamHttp } from './http';
-import { requestIdOf } from '../core/request-id';
+import { callerOf, correlationHeaders } from './correlation';
 
 /** One exchange with the Genesys API that a route asks for. */
 export interface UpstreamCall {
@@ -90,7 +90,7 @@ interface Pending {
 
 /**
  * The one proxy to the Genesys API host (http-proxy-middleware v3), over the API pool the
- * gateway's own calls use. It injects the bearer token and correlation id, forwards none of the
+ * gateway's own calls use. It injects the bearer token, correlation id and traceparent, forwards none of the
  * browser's headers (no cookie, no CSRF header), and hands the answer back to the route: what
  * reaches the browser, and every error, leaves through the route and the one error handler.
  */
@@ -176,7 +176,9 @@ export function createUpstreamProxy(options: {
     }
     proxyReq.method = call.method;
     proxyReq.setHeader('Authorization', `Bearer ${call.accessToken}`);
-    proxyReq.setHeader('ININ-Correlation-Id', requestIdOf(req));
+    for (const [name, value] of Object.entries(correlationHeaders(callerOf(req)))) {
+      proxyReq.setHeader(name, value);
+    }
     proxyReq.setHeader('Accept', 'application/json');
     const end = timeGenesys(call.operation);
     const cancel = deadline(options.timeoutMs, (err) => proxyReq.destroy(err));

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { unredacted, type Logger } from '../core/logger';
 import { observer, type Metrics } from '../core/metrics';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
 
 /** The route template for metrics: bounded cardinality, never the raw path (which holds ids). */
 function routeLabel(req: Parameters<RequestHandler>[0]): string {
@@ -29,6 +30,7 @@ export function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
       lines.info(
         {
           requestId: requestIdOf(req),
+          traceId: traceIdOf(req),
           method: req.method,
           path,
           route,

@@ -17,6 +17,7 @@ import { createSessionEvents } from '../session/events';
 import { EVENTS_TICK_MS, addEventRoutes } from '../routes/events';
 import { createUpstreamProxy } from '../genesys/proxy';
 import { requestId } from './request-id';
+import { traceContext } from './trace-context';
 import { securityHeaders } from './security-headers';
 import { addOpsRoutes } from '../routes/ops';
 import { Lifecycle } from '../core/lifecycle';
@@ -147,6 +148,7 @@ export function createApp(config: Config, deps: AppDeps): express.Express {
 
   if (deps.inflight) app.use(deps.inflight.track);
   app.use(requestId());
+  app.use(traceContext());
   const directives: Record<string, string[]> = {
     // Only the app frames itself, unless EMBED_ORIGINS names who else may (Genesys Cloud).
     frameAncestors: ["'self'", ...(config.embedOrigins ?? [])],

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import { AppError, ServiceUnavailableError } from '../core/errors';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
 import { errorPage, isLoginRoute, wantsErrorPage } from './error-page';
 
 /** RFC 9457 problem type URIs are URNs: stable identifiers that promise no documentation host. */
@@ -141,7 +142,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const problem = sendProblem(req, res, err);
     // A Genesys 5xx passed through is Genesys's to log; client faults are never logged here.
     if (problem.status < 500 || problem.code === 'upstream-error') return;
-    const fields = { requestId: requestIdOf(req), status: problem.status, ...problem.logFields };
+    const fields = {
+      requestId: requestIdOf(req),
+      traceId: traceIdOf(req),
+      status: problem.status,
+      ...problem.logFields,
+    };
     if (problem.status === 500) {
       // Only a bug makes a 500: the whole cause, stack included, at error level.
       logger.error({ ...fields, err: problem.cause ?? problem }, problem.detail);

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../core/logger';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
 
 export const TIMEOUT_ROUTE = '/admin/tokens/timeout';
 // A wildcard, not `:userId`: an empty id or one holding a slash (`//tokens`, `%2F`) reaches the
@@ -76,6 +77,7 @@ export function createAdminAudit(logger: Logger): AdminAudit {
           method: req.method,
           outcome: res.writableFinished ? res.statusCode : null,
           requestId: requestIdOf(req),
+          traceId: traceIdOf(req),
         },
         'admin action',
       );

@@ -8,6 +8,7 @@ import { discardBodyOf, readJsonBody } from './body';
 import type { Forward } from './forward';
 import { REVOKE_ROUTE, TIMEOUT_ROUTE } from './admin-audit';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -80,7 +81,7 @@ export function adminRouter(deps: {
               // replica shares the store, so this ends them everywhere).
               const ended = await guard.endUser(req, res, userId, 'revoked');
               logger.info(
-                { requestId: requestIdOf(req), userId, ended },
+                { requestId: requestIdOf(req), traceId: traceIdOf(req), userId, ended },
                 'user sessions ended after revoke',
               );
             },

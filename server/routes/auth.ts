@@ -18,7 +18,7 @@ import type { StartSession } from '../session/start-session';
 import type { FrameBindings } from '../session/frame-binding';
 import type { Handoffs } from '../session/handoff';
 import { sendPopupPage } from './popup-page';
-import { requestIdOf } from '../core/request-id';
+import { callerOf } from '../genesys/correlation';
 import { summarizeUserAgent } from '../session/user-agent';
 
 type Transactions = ReturnType<typeof loginTransactions>;
@@ -176,7 +176,7 @@ export function authRouter(deps: {
       tokens = await genesys.exchangeCode({
         code,
         verifier: tx.verifier,
-        requestId: requestIdOf(req),
+        caller: callerOf(req),
       });
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
@@ -184,7 +184,7 @@ export function authRouter(deps: {
     }
     let handoffCode: string | undefined;
     try {
-      const user = await genesys.getMe(tokens.accessToken, requestIdOf(req));
+      const user = await genesys.getMe(tokens.accessToken, callerOf(req));
       const userAgent = summarizeUserAgent(req.get('user-agent'));
       if (tx.popup !== undefined && popups) {
         // A popup login (docs/embedded.md#popup-login): the session starts in the frame, at
@@ -196,7 +196,7 @@ export function authRouter(deps: {
     } catch (err) {
       metrics.logins.inc({ outcome: 'failed' });
       // No session holds the token we were just given: revoke it rather than leave it live upstream.
-      await genesys.revokeMe(tokens.accessToken, requestIdOf(req)).catch(() => undefined);
+      await genesys.revokeMe(tokens.accessToken, callerOf(req)).catch(() => undefined);
       throw err;
     }
     metrics.logins.inc({ outcome: 'ok' });

@@ -3,7 +3,7 @@ import type { Config } from '../../config/types';
 import type { Metrics } from '../core/metrics';
 import type { GenesysClient } from '../genesys/client';
 import { BadRequestError, MethodNotAllowedError } from '../core/errors';
-import { requestIdOf } from '../core/request-id';
+import { callerOf } from '../genesys/correlation';
 import type { FrameBindings } from '../session/frame-binding';
 import type { Handoffs } from '../session/handoff';
 import type { StartSession } from '../session/start-session';
@@ -61,7 +61,7 @@ export function popupLoginRouter(deps: {
       await startSession(req, login.user, login.tokens, login.userAgent);
     } catch (err) {
       // The code is spent and no session holds its token: revoke it rather than leave it live.
-      await genesys.revokeMe(login.tokens.accessToken, requestIdOf(req)).catch(() => undefined);
+      await genesys.revokeMe(login.tokens.accessToken, callerOf(req)).catch(() => undefined);
       throw err;
     }
     metrics.sessionsStarted.inc();

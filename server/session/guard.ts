@@ -19,6 +19,7 @@ import {
 } from './token-refresh';
 import { requestIdOf } from '../core/request-id';
 import { sessionCookieOptions } from './cookies';
+import { traceIdOf } from '../core/trace-context';
 
 /** How many opened token sets the guard keeps (oldest out first). */
 const OPENED_KEPT = 1024;
@@ -117,10 +118,10 @@ export function createSessionGuard(deps: {
   function tokensOf(req: Request): TokenSet | undefined {
     const sealed = req.session?.tokens;
     if (sealed === undefined) return undefined;
-    return openSealed(sealed, requestIdOf(req));
+    return openSealed(sealed, req);
   }
 
-  function openSealed(sealed: string, requestId?: string): TokenSet | undefined {
+  function openSealed(sealed: string, req?: Request): TokenSet | undefined {
     const known = opened.get(sealed);
     if (known !== undefined) return known;
     try {
@@ -130,7 +131,8 @@ export function createSessionGuard(deps: {
       return tokens;
     } catch (err) {
       // A key removed from the rotation list, or a tampered row: the session cannot be used.
-      logger.warn({ requestId, err: (err as Error).message }, 'session tokens unreadable');
+      const ids = req && { requestId: requestIdOf(req), traceId: traceIdOf(req) };
+      logger.warn({ ...ids, err: (err as Error).message }, 'session tokens unreadable');
       return undefined;
     }
   }
@@ -198,7 +200,10 @@ export function createSessionGuard(deps: {
     if (!removed) return;
     events.ended({ handle: handleOf(sid), reason });
     metrics.sessionsEnded.inc({ reason });
-    logger.info({ requestId: requestIdOf(req), userId, reason }, 'session ended');
+    logger.info(
+      { requestId: requestIdOf(req), traceId: traceIdOf(req), userId, reason },
+      'session ended',
+    );
   }
 
   /** The live session of the request, refreshed when due; throws 401 (and ends it) otherwise. */

@@ -4,6 +4,8 @@ import type { Metrics } from '../core/metrics';
 import type { GenesysClient, TokenSet } from '../genesys/client';
 import type { SessionGuard } from './guard';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
+import { callerOf } from '../genesys/correlation';
 import type { SessionEvents } from './events';
 
 /** Ends a session for DELETE /session and POST /auth/logout. */
@@ -34,12 +36,12 @@ export function createRevoke(deps: {
   return async (req, tokens, kind) => {
     let outcome = 'ok';
     try {
-      const status = await genesys.revokeMe(tokens.accessToken, requestIdOf(req));
+      const status = await genesys.revokeMe(tokens.accessToken, callerOf(req));
       if (status < 200 || status >= 300) outcome = `status_${status}`;
     } catch (err) {
       outcome = 'unreachable';
       logger.warn(
-        { requestId: requestIdOf(req), err: (err as Error).message },
+        { requestId: requestIdOf(req), traceId: traceIdOf(req), err: (err as Error).message },
         `${kind}: revoke upstream failed`,
       );
     }
@@ -77,7 +79,10 @@ export function createLogout(deps: {
 
     async endReplaced(req, { sid, userId, tokens }) {
       metrics.sessionsEnded.inc({ reason: 'replaced' });
-      logger.info({ requestId: requestIdOf(req), userId, reason: 'replaced' }, 'session ended');
+      logger.info(
+        { requestId: requestIdOf(req), traceId: traceIdOf(req), userId, reason: 'replaced' },
+        'session ended',
+      );
       events.ended({ handle: guard.handleOf(sid), reason: 'replaced' });
       await revoke(req, tokens, 'replaced');
     },

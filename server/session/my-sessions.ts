@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { requestIdOf } from '../core/request-id';
+import { traceIdOf } from '../core/trace-context';
 import type { GenesysClient } from '../genesys/client';
 import type { SessionRepository } from '../stores/contract';
 import type { SessionEvents } from './events';
@@ -85,7 +86,12 @@ export function createMySessions(deps: {
           metrics.sessionsEnded.inc({ reason: 'revoked' });
           events.ended({ handle: guard.handleOf(sid), reason: 'revoked' });
           logger.info(
-            { requestId: requestIdOf(req), userId: user.id, reason: 'revoked' },
+            {
+              requestId: requestIdOf(req),
+              traceId: traceIdOf(req),
+              userId: user.id,
+              reason: 'revoked',
+            },
             'session ended',
           );
         }

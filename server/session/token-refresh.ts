@@ -9,7 +9,7 @@ import type { GenesysClient, TokenSet } from '../genesys/client';
 import { OAuthError } from '../genesys/client';
 import { ServiceUnavailableError } from '../core/errors';
 import { saveSession } from './session-ops';
-import { requestIdOf } from '../core/request-id';
+import { callerOf } from '../genesys/correlation';
 
 /** Refresh this long before expiry, so a token never expires between our check and Genesys's. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -169,7 +169,7 @@ export function createTokenRefresher(deps: {
     if (done) return done;
     let fresh: TokenSet;
     try {
-      fresh = await genesys.refresh(tokens.refreshToken, requestIdOf(req));
+      fresh = await genesys.refresh(tokens.refreshToken, callerOf(req));
       metrics.refreshes.inc({ outcome: 'ok' });
     } catch (err) {
       metrics.refreshes.inc({ outcome: 'failed' });
