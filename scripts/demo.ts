@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,11 @@ import { DEFAULT_USERS, startEmulator } from '../emulator/genesys-emulator';
  * SQLite store in a temp folder, and the demo page, all on loopback. Nothing to configure. Both
  * servers run in this one process, so stopping it stops them: on SIGINT, SIGTERM or SIGHUP, and
  * when whatever started it goes away without passing a signal on.
+ *
+ * `--embedded`: the app as Genesys Cloud shows a client app (docs/embedded.md). A second local
+ * origin, http://localhost:<port + 1>, another site than the gateway's 127.0.0.1, serves a page
+ * that frames the app; EMBED_ORIGINS names it, so cookies are partitioned and login in the
+ * frame goes through a popup.
  */
 
 /** How often the demo checks that the process that started it is still there. */
@@ -36,6 +42,35 @@ async function pickPort(preferred: number): Promise<number> {
   return port;
 }
 
+/**
+ * Serves the Genesys Cloud stand-in (demo/host/index.html) framing `appUrl`. It listens on
+ * 127.0.0.1 and is named `localhost`: for the browser, another site than 127.0.0.1.
+ */
+async function startHost(
+  port: number,
+  appUrl: string,
+): Promise<{ origin: string; server: http.Server }> {
+  const origin = `http://localhost:${port}`;
+  const template = fs.readFileSync(path.resolve(__dirname, '../../demo/host/index.html'), 'utf8');
+  const page = template
+    .replace(/__APP_URL__/g, appUrl.replace(/&/g, '&amp;'))
+    .replace(/__APP_ORIGIN__/g, new URL(appUrl).origin)
+    .replace(/__HOST_ORIGIN__/g, origin);
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/' && !req.url?.startsWith('/?')) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(page);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return { origin, server };
+}
+
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? process.argv[index + 1] : undefined;
@@ -46,6 +81,9 @@ async function main(): Promise<void> {
   const emulator = await startEmulator({ realTime: true });
   const port = await pickPort(Number(argument('port') ?? 3000));
   const origin = `http://127.0.0.1:${port}`;
+  const embedded = process.argv.includes('--embedded');
+  const hostPort = embedded ? await pickPort(port + 1) : undefined;
+  const hostOrigin = hostPort === undefined ? undefined : `http://localhost:${hostPort}`;
   const clientId = 'tokens-bff-demo';
   const clientSecret = randomBytes(24).toString('base64url');
   emulator.addClient({
@@ -84,16 +122,30 @@ async function main(): Promise<void> {
     SESSION_SQLITE_PATH: path.join(dataDir, 'sessions.sqlite'),
     STATIC_DIR: pages,
     LOG_LEVEL: argument('log-level') ?? 'warn',
+    ...(hostOrigin === undefined ? {} : { EMBED_ORIGINS: hostOrigin }),
   });
   const logger = createLogger(config.logLevel);
   const store = new SqliteSessionStore({ path: config.session.sqlitePath });
   const server = await startServer(config, { logger, store }, { drainMs: 1000 });
+  // The query a Genesys Cloud integration URL template would add (docs/embedded.md).
+  const host =
+    hostPort === undefined || hostOrigin === undefined
+      ? undefined
+      : await startHost(
+          hostPort,
+          `${server.url}/?gcHostOrigin=${encodeURIComponent(hostOrigin)}&gcTargetEnv=demo&gcLangTag=en-us`,
+        );
 
   process.stdout.write(
     [
       '',
       'tokens-bff demo is running.',
-      `  Open:              ${server.url}/`,
+      ...(host === undefined
+        ? [`  Open:              ${server.url}/`]
+        : [
+            `  Open (embedded):   ${host.origin}/  (a Genesys Cloud stand-in framing the app)`,
+            `  The app itself:    ${server.url}/`,
+          ]),
       `  Genesys emulator:  ${emulator.url} (users: ${DEFAULT_USERS.map((u) => u.name).join(', ')})`,
       `  Session store:     ${config.session.sqlitePath}`,
       'Press Ctrl+C to stop.',
@@ -105,6 +157,8 @@ async function main(): Promise<void> {
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    host?.server.closeAllConnections();
+    host?.server.close();
     await server.stop();
     await emulator.close();
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // The showcase, built on the gateway's client module. The session cookie is HttpOnly: this script
 // cannot read it, and no answer it receives holds a token.
-import { createBff } from '/bff/client-v1.js';
+import { createBff, genesysContext } from '/bff/client-v1.js';
 
 const bff = createBff();
 const $ = (id) => document.getElementById(id);
@@ -291,6 +291,23 @@ $('revoke-form').addEventListener('submit', (e) => {
   e.preventDefault();
   void revoke();
 });
+
+// Embedded (a frame of another site, as in Genesys Cloud): the login link would take the frame
+// to the Genesys login page, which refuses to be framed; the client module logs in through a
+// popup instead and hands the session over to this frame.
+if (bff.embedded) {
+  $('embedded').hidden = false;
+  $('context').textContent = JSON.stringify(genesysContext(), null, 2);
+  $('login').textContent = 'Log in (Genesys login page, in a popup)';
+  $('login').addEventListener('click', (e) => {
+    e.preventDefault();
+    $('who').textContent = 'Logging in through the popup…';
+    bff.login().then(
+      () => reloadUser({ preserveIdleTTL: true }),
+      (err) => ($('who').textContent = `The login did not finish: ${err.message}`),
+    );
+  });
+}
 
 void loadDemoUsers();
 // Who is logged in, without counting as activity: loading the page must not keep an idle user in.

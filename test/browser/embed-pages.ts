@@ -59,6 +59,13 @@ export interface ParentSite {
 }
 
 /**
+ * The sandbox Genesys Cloud gives a client app's iframe by default (the integration's "Iframe
+ * Sandbox Options"): without allow-popups-to-escape-sandbox, so the login popup inherits it.
+ */
+export const GENESYS_SANDBOX =
+  'allow-forms allow-modals allow-popups allow-presentation allow-same-origin allow-scripts allow-downloads';
+
+/**
  * Serves `/?app=<url>`: a page framing that URL, as Genesys Cloud frames a client app. `host` is
  * what the browser calls it (`localhost` or `127.0.0.2`): another host is another site than the
  * gateway's 127.0.0.1, and so another cookie partition.
@@ -70,7 +77,7 @@ export async function startParentSite(host: 'localhost' | '127.0.0.2'): Promise<
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.end(
       `<!doctype html><html><head><title>parent</title></head><body>` +
-        `<h1>Genesys Cloud stand-in</h1><iframe id="app" src="${escaped}" width="800" height="500"></iframe>` +
+        `<h1>Genesys Cloud stand-in</h1><iframe id="app" src="${escaped}" sandbox="${GENESYS_SANDBOX}" width="800" height="500"></iframe>` +
         `</body></html>`,
     );
   });
