@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { loginReturnToOf } from '../routes/auth';
+import { isPopupLogin, loginReturnToOf } from '../routes/auth';
 import { escapeHtml } from '../core/html';
 
 /** The routes a browser navigates to itself (docs/contract.md#login-failures); no other gets a page. */
@@ -40,10 +40,14 @@ export interface ErrorPageInput {
  */
 export function errorPage(req: Request, problem: ErrorPageInput): string {
   const returnTo = loginReturnToOf(req);
-  const again =
+  const start =
     returnTo === undefined || returnTo === '/'
       ? '/auth/login'
       : `/auth/login?returnTo=${encodeURIComponent(returnTo)}`;
+  // A popup's login can only be started again by the frame that asked for it.
+  const again = isPopupLogin(req)
+    ? '<p id="again">This is the login window of an app shown inside another page: close it, and log in again from the app.</p>'
+    : `<p><a id="again" href="${escapeHtml(start)}">Log in again</a></p>`;
   const heading =
     req.path === '/auth/callback' ? 'The login did not finish' : 'The login could not start';
   return `<!doctype html>
@@ -58,7 +62,7 @@ export function errorPage(req: Request, problem: ErrorPageInput): string {
 <main>
 <h1>${escapeHtml(heading)}</h1>
 <p id="detail">${escapeHtml(problem.detail)}</p>
-<p><a id="again" href="${escapeHtml(again)}">Log in again</a></p>
+${again}
 <p><small>${problem.status} ${escapeHtml(problem.title)} (${escapeHtml(problem.code)}) · request id <code id="request-id">${escapeHtml(problem.requestId)}</code></small></p>
 </main>
 </body>

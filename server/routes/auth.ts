@@ -32,6 +32,15 @@ export function loginReturnToOf(req: IncomingMessage): string | undefined {
   return returnTos.get(req);
 }
 
+// The same for a popup's login (docs/embedded.md#popup-login): its page for a failure cannot
+// start it again, only the frame that asked for it can.
+const popupRequests = new WeakSet<IncomingMessage>();
+
+/** Whether this login request runs in a frame's login popup. */
+export function isPopupLogin(req: IncomingMessage): boolean {
+  return popupRequests.has(req);
+}
+
 /**
  * Whether the browser reached this listener under another name than PUBLIC_BASE_URL's, as with
  * `localhost` for `127.0.0.1`: the login cookies would stay with that name, and the callback,
@@ -114,6 +123,7 @@ export function authRouter(deps: {
   router.get('/auth/login', (req, res) => {
     const ticket = popups ? singleQuery(req, 'popup') : undefined;
     if (ticket !== undefined && popups) {
+      popupRequests.add(req);
       // A popup login for a frame (docs/embedded.md#popup-login): its ticket says which frame
       // and where to go after; COOP unsafe-none keeps the window's opener through the login.
       const { binding, returnTo } = popups.bindings.open(ticket);
@@ -149,6 +159,7 @@ export function authRouter(deps: {
       throw holdsPendingLogin(req) ? err : noPendingLogin();
     }
     returnTos.set(req, tx.returnTo);
+    if (tx.popup !== undefined && popups) popupRequests.add(req);
     if (!(await states.spend(state))) {
       metrics.logins.inc({ outcome: 'replayed' });
       throw new BadRequestError('This login state was already used: start again at /auth/login.');

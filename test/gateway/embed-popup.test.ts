@@ -2,6 +2,7 @@ import { ADMIN_USER, AGENT_USER } from '../../emulator/genesys-emulator';
 import type { BrowserClient } from '../support/browser-client';
 import { useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
+import { navigate } from '../support/navigate';
 
 // Popup login with a one-time handoff (docs/embedded.md#popup-login), at the HTTP level: each
 // BrowserClient stands for one cookie jar, as a browser keeps one per partition. The frame (a
@@ -239,6 +240,26 @@ describe('popup login, embedded (EMBED_ORIGINS)', () => {
       headers: { Accept: 'application/json' },
     });
     expectProblem(res, 400);
+  });
+
+  it("shows a popup's failed login a page that sends the user back to the app, not a new login", async () => {
+    const frame = h.client();
+    const popup = h.client();
+    const start = await popup.get(await askPopup(frame));
+    // The user cancels at Genesys: the callback comes back with access_denied.
+    const authorize = new URL(start.location as string);
+    const state = authorize.searchParams.get('state') as string;
+    const page = await navigate(popup, `/auth/callback?state=${state}&error=access_denied`);
+    expect(page.status).toBe(403);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.text).toContain('<p id="again">This is the login window of an app');
+    expect(page.text).not.toContain('href="/auth/login');
+    const bad = await navigate(h.client(), '/auth/login?popup=nope');
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('close it, and log in again from the app');
+    // A login of its own (not a popup's) keeps its link.
+    const own = await navigate(h.client(), '/auth/callback?state=x');
+    expect(own.text).toContain('<a id="again" href="/auth/login">');
   });
 
   it('answers 400 for a ticket older than the login transaction (10 minutes)', async () => {

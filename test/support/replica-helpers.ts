@@ -28,16 +28,18 @@ export function expectStoreDown(res: ClientResponse, ms: number): void {
 
 /**
  * One gateway replica on the Redis at `redisUrl`, against `emulator`: replicas started with the
- * same `keyPrefix` share their sessions, and other tests do not see them.
+ * same `keyPrefix` share their sessions, and other tests do not see them. `env` adds to its
+ * configuration.
  */
 export function startRedisReplica(
   emulator: GenesysEmulator,
   redisUrl: string,
   keyPrefix: string,
+  env: Record<string, string> = {},
 ): Promise<Harness> {
   return startHarness({
     emulator,
-    env: { SESSION_STORE: 'redis', REDIS_URL: redisUrl },
+    env: { SESSION_STORE: 'redis', REDIS_URL: redisUrl, ...env },
     store: async (clock) => {
       const store = new RedisSessionStore({ url: redisUrl, keyPrefix, clock, sweepIntervalMs: 0 });
       await store.connect();
