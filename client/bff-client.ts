@@ -181,6 +181,8 @@ const ENDED_REASONS: readonly string[] = [
 const POPUP_FEATURES = 'popup,width=520,height=680';
 /** How often the frame looks whether the popup was closed before it answered. */
 const POPUP_POLL_MS = 400;
+/** How long a late message may still arrive once the popup is seen closed. */
+const POPUP_CLOSE_GRACE_MS = 1000;
 
 /**
  * The context Genesys Cloud passes a client app in its URL (`gcHostOrigin`, `gcTargetEnv`,
@@ -548,9 +550,11 @@ export function createBff(options: BffOptions = {}): Bff {
   /** Resolves with the one-time code the popup's last page posts to this window. */
   function codeFrom(popup: Window): Promise<string> {
     return new Promise((resolve, reject) => {
+      let grace: ReturnType<typeof setTimeout> | undefined;
       const done = (): void => {
         window.removeEventListener('message', onMessage);
         clearInterval(poll);
+        clearTimeout(grace);
       };
       const onMessage = (event: MessageEvent): void => {
         // Only our popup, on our origin: any window can post messages to this one.
@@ -562,13 +566,18 @@ export function createBff(options: BffOptions = {}): Bff {
       };
       const poll = setInterval(() => {
         if (!popup.closed) return;
-        done();
-        reject(
-          popupError(
-            'Login window closed',
-            'The login window was closed before the login finished.',
-          ),
-        );
+        clearInterval(poll);
+        // The popup posts its code and closes at once: the message is a task still queued when
+        // `closed` turns true, so it gets a moment to arrive before the login counts as abandoned.
+        grace = setTimeout(() => {
+          done();
+          reject(
+            popupError(
+              'Login window closed',
+              'The login window was closed before the login finished.',
+            ),
+          );
+        }, POPUP_CLOSE_GRACE_MS);
       }, POPUP_POLL_MS);
       window.addEventListener('message', onMessage);
     });

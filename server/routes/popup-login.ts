@@ -53,7 +53,7 @@ export function popupLoginRouter(deps: {
     const binding = bindings.digestIn(req);
     if (binding === undefined) {
       throw new BadRequestError(
-        'This frame has no popup login in progress (its binding cookie is missing): log in again.',
+        "This frame has no popup login in progress (its binding cookie is missing; a browser that blocks this frame's cookies drops it): log in again, or open the app in a window of its own.",
       );
     }
     const login = await handoffs.take(code, binding);

@@ -182,6 +182,44 @@ describe('embedded in another site, third-party cookies blocked (real Chromium)'
     await b.page.close();
   }, 45_000);
 
+  it('rejects bff.login() when the browser blocks the popup (no click to open it)', async () => {
+    const { page, frame } = await openFramed(allowed);
+    const pages = context.pages().length;
+    // Playwright's evaluate counts as a user gesture, which lasts 5 s in Chromium: the login
+    // starts after it has lapsed, as from a timer or a message would.
+    const result = await frame.evaluate(
+      () =>
+        new Promise<string>((resolve) =>
+          setTimeout(() => {
+            (window.bff as unknown as { login(): Promise<void> }).login().then(
+              () => resolve('ok'),
+              (err: Error) => resolve(`error: ${err.message}`),
+            );
+          }, 5_500),
+        ),
+    );
+    expect(result).toMatch(/^error: The browser blocked the login window/);
+    expect(context.pages()).toHaveLength(pages);
+    await page.close();
+  }, 30_000);
+
+  it('says so in a login window that has no app to return to, and hands nothing over', async () => {
+    const { page, frame } = await openFramed(allowed);
+    const loginUrl = await frame.evaluate(async () => {
+      const res = await fetch('/auth/popup', { method: 'POST', headers: { 'X-CSRF': '1' } });
+      return ((await res.json()) as { loginUrl: string }).loginUrl;
+    });
+    // Opened by hand (a pasted link): a top-level window with no opener.
+    const orphan = await context.newPage();
+    await orphan.goto(loginUrl);
+    await orphan.click('text=Sign in as Ada Admin');
+    await orphan.waitForSelector('#status:has-text("This window has no app to return to")');
+    expect(orphan.isClosed()).toBe(false);
+    expect(await frame.evaluate(() => window.codes)).toEqual([]);
+    await orphan.close();
+    await page.close();
+  }, 45_000);
+
   it('logs the frame out as everywhere else', async () => {
     const { page, frame } = await openFramed(allowed);
     expect(await statusFrom(frame, '/session')).toBe(200);

@@ -52,7 +52,8 @@ export interface BlockingProfile {
 /**
  * Headless Chromium with third-party cookies blocked, the way a user sets it (Settings → Privacy
  * → Third-party cookies → Block; the profile preference `profile.cookie_controls_mode` = 1), and
- * storage partitioned as in Chrome. A persistent profile, because the setting lives in it.
+ * storage partitioned as in Chrome, and popups blocked unless a click opens them, as in Chrome. A
+ * persistent profile, because the setting lives in it.
  * Tests assert the block is in force (test/browser/embedded.test.ts), not just that it was asked.
  */
 export async function launchBlockingThirdPartyCookies(): Promise<BlockingProfile> {
@@ -69,6 +70,8 @@ export async function launchBlockingThirdPartyCookies(): Promise<BlockingProfile
   );
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
+    // Playwright lets every popup through; a user's browser allows one only from a click.
+    ignoreDefaultArgs: ['--disable-popup-blocking'],
     args: [
       '--headless',
       '--no-sandbox',
