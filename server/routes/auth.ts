@@ -228,12 +228,16 @@ export function authRouter(deps: {
     // Anti-forgery (Origin stands in for X-CSRF) is mounted in app.ts, before the session is read.
     async (req: Request, res: Response) => {
       await logout(req, res);
-      const target = config.idpLogout
-        ? `${config.genesys.loginBaseUrl}/logout?${new URLSearchParams({
-            client_id: config.oauth.clientId,
-            redirect_uri: `${config.publicOrigin}/`,
-          }).toString()}`
-        : '/';
+      // In a frame (embedded), the Genesys logout page would refuse to show, as its login page
+      // does: the frame goes back to the app. Fetch metadata is the browser's word for it.
+      const framed = popups !== undefined && req.get('sec-fetch-dest') === 'iframe';
+      const target =
+        config.idpLogout && !framed
+          ? `${config.genesys.loginBaseUrl}/logout?${new URLSearchParams({
+              client_id: config.oauth.clientId,
+              redirect_uri: `${config.publicOrigin}/`,
+            }).toString()}`
+          : '/';
       res.redirect(303, target);
     },
   );

@@ -17,6 +17,7 @@ const INDEX = `<!doctype html>
   <body>
     <button id="login">Log in</button>
     <button id="raw-login">Raw popup login</button>
+    <form method="post" action="/auth/logout"><button id="logout-form">Log out (form)</button></form>
     <script type="module" src="/frame.js"></script>
   </body>
 </html>

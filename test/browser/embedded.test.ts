@@ -35,7 +35,12 @@ beforeAll(async () => {
   other = await startParentSite('127.0.0.2');
   // Same site as `allowed` (another port), not in EMBED_ORIGINS: frame-ancestors is per origin.
   foreign = await startParentSite('localhost');
-  Object.assign(env, { STATIC_DIR: app, EMBED_ORIGINS: `${allowed.origin},${other.origin}` });
+  Object.assign(env, {
+    STATIC_DIR: app,
+    EMBED_ORIGINS: `${allowed.origin},${other.origin}`,
+    // The logout form ends at the Genesys logout page, except in a frame (it refuses frames).
+    IDP_LOGOUT: 'true',
+  });
   profile = await launchBlockingThirdPartyCookies();
   context = profile.context;
 }, 30_000);
@@ -220,13 +225,41 @@ describe('embedded in another site, third-party cookies blocked (real Chromium)'
     await page.close();
   }, 45_000);
 
+  it('logs the frame out with the HTML form, back to the app rather than to the Genesys logout page', async () => {
+    const { page, frame } = await openFramed(allowed);
+    await signInThroughPopup(frame, '#login');
+    expect(await frame.evaluate(() => window.result)).toBe('ok');
+    const answered = page.waitForResponse((r) => r.url() === `${h.url}/auth/logout`);
+    // Enter, not a mouse click: Playwright's click on a submit button in this frame does not submit.
+    await frame.focus('#logout-form');
+    await page.keyboard.press('Enter');
+    const res = await answered;
+    expect(res.status()).toBe(303);
+    expect(await res.headerValue('location')).toBe('/');
+    await frame.waitForURL(`${h.url}/`);
+    expect(await statusFrom(frame, '/session')).toBe(401);
+    await page.close();
+
+    // The same form on a page of its own still ends at Genesys.
+    const top = await context.newPage();
+    await top.goto(`${h.url}/`);
+    const own = top.waitForResponse((r) => r.url() === `${h.url}/auth/logout`);
+    await top.click('#logout-form');
+    expect(await (await own).headerValue('location')).toMatch(
+      new RegExp(`^${h.emulator.url}/logout\\?`),
+    );
+    await top.close();
+  }, 45_000);
+
   it('logs the frame out as everywhere else', async () => {
     const { page, frame } = await openFramed(allowed);
+    await signInThroughPopup(frame, '#login');
+    expect(await frame.evaluate(() => window.result)).toBe('ok');
     expect(await statusFrom(frame, '/session')).toBe(200);
     await frame.evaluate(() => window.bff?.logout());
     expect(await statusFrom(frame, '/session')).toBe(401);
     const left = (await context.cookies(h.url)).filter((c) => c.name === '__Host-Http-session');
     expect(left).toEqual([]);
     await page.close();
-  });
+  }, 45_000);
 });
