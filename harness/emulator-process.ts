@@ -1,6 +1,7 @@
 import { DEFAULT_ORG, DEFAULT_USERS, GenesysEmulator } from '../emulator/genesys-emulator';
 import { EmulatorState } from '../emulator/state';
 import type { EmulatorClient, IssuedTokens, RecordedRequest } from '../emulator/types';
+import { FRAME_USER } from './session-pool';
 
 /**
  * The Genesys emulator (emulator/, a real HTTP server) as a process of its own, so the
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   // Real time: tokens expire as at Genesys, so short-lived ones get refreshed.
   const state = new ReportingState(DEFAULT_ORG, Date.now(), false, true);
   const emulator = new GenesysEmulator(state);
-  for (const user of DEFAULT_USERS) emulator.addUser(user);
+  for (const user of [...DEFAULT_USERS, FRAME_USER]) emulator.addUser(user);
   emulator.addClient(job.client);
   await emulator.listen('127.0.0.1', 0);
   const timer = setInterval(() => {

@@ -1,10 +1,12 @@
 /**
- * The `--name value` / `--name=value` flags of a harness command. `--help` prints `usage` and
- * exits; each `take` removes its flag, so `done()` can refuse any left unknown.
+ * The `--name value` / `--name=value` flags of a harness command, and the `switches` that take no
+ * value (`--embedded`, read as `true`). `--help` prints `usage` and exits; each `take` removes its
+ * flag, so `done()` can refuse any left unknown.
  */
 export function readFlags(
   argv: readonly string[],
   usage: string,
+  switches: readonly string[] = [],
 ): { take(name: string): string | undefined; done(): void } {
   const values = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
@@ -15,7 +17,8 @@ export function readFlags(
     }
     if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
     const eq = arg.indexOf('=');
-    if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
+    if (eq < 0 && switches.includes(arg.slice(2))) values.set(arg.slice(2), 'true');
+    else if (eq > 0) values.set(arg.slice(2, eq), arg.slice(eq + 1));
     else {
       const value = argv[i + 1];
       if (value === undefined) throw new Error(`${arg} needs a value`);

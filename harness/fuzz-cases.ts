@@ -3,7 +3,13 @@ import zlib from 'node:zlib';
 import { signedCookieValue } from '../bench/seed-sessions';
 import { latin1Of, serialize, type Header } from './raw-http';
 import { Rng } from './rng';
-import { SESSION_COOKIE } from './stack';
+import {
+  embeddedBody,
+  frameCookie,
+  popupQuery,
+  returnToValue,
+  type EmbeddedFuzz,
+} from './embedded-cases';
 
 /**
  * The random requests of `npm run fuzz`. Request n of a run is drawn from `Rng.for(seed, n)`
@@ -13,7 +19,7 @@ import { SESSION_COOKIE } from './stack';
 
 export type SessionKind = 'agent' | 'admin';
 
-/** A live session of the run's pool: its `bff.sid=…` pair. */
+/** A live session of the run's pool: its `name=value` pair (`bff.sid=…`, embedded `__Host-Http-session=…`). */
 export interface SessionRef {
   readonly kind: SessionKind;
   readonly slot: number;
@@ -27,6 +33,10 @@ export interface FuzzContext {
   readonly sessionSecret: string;
   readonly adminUserId: string;
   readonly agentUserId: string;
+  /** The session cookie's name, as the pool's logins were given it. */
+  readonly cookieName: string;
+  /** Embedded runs only (EMBED_ORIGINS): what the popup and handoff routes are attacked with. */
+  readonly embedded?: EmbeddedFuzz;
   /** A live session of that kind, if the pool has one. */
   session(kind: SessionKind, rng: Rng): SessionRef | undefined;
 }
@@ -51,6 +61,11 @@ export interface FuzzRequest {
   readonly endsSession: boolean;
   /** Revokes every token of that user when it succeeds. */
   readonly revokesUser: SessionKind | undefined;
+  /**
+   * Embedded: a `POST /auth/handoff` the app itself answers (exact route, valid HTTP, nothing
+   * node refuses first), whose code is never a live one: its answer must be 400, 403, 413 or 415.
+   */
+  readonly handoff: boolean;
 }
 
 interface Route {
@@ -259,7 +274,7 @@ function uuid(rng: Rng): string {
 }
 
 /** Query strings of a route: the flags' edge cases (repeated, array, nested) and junk. */
-function queryFor(rng: Rng, route: Route): { query: string; tag: string } {
+function queryFor(rng: Rng, route: Route, ctx: FuzzContext): { query: string; tag: string } {
   if (route.path === '/session' || route.path === '/session/user') {
     if (rng.chance(0.5)) return { query: '', tag: '' };
     if (rng.chance(0.5))
@@ -291,25 +306,8 @@ function queryFor(rng: Rng, route: Route): { query: string; tag: string } {
     };
   }
   if (route.path === '/auth/login') {
-    const returnTo = rng.pick([
-      '/',
-      '/x',
-      '/a/b?c=d',
-      '//evil.example',
-      '/\\evil.example',
-      'https://evil.example',
-      '/%2F%2Fevil.example',
-      'javascript:alert(1)',
-      ' /x',
-      '/x%0D%0ASet-Cookie:%20a=b',
-      `/${'r'.repeat(rng.pick([1000, 1024, 1025, 5000]))}`,
-      encodeURIComponent('é'.repeat(2047)),
-      '%ZZ',
-      '/%E0%A4%A',
-      '',
-      '/\t/evil',
-      '/..//evil',
-    ]);
+    if (ctx.embedded !== undefined && rng.chance(0.5)) return popupQuery(rng, ctx.embedded);
+    const returnTo = returnToValue(rng);
     const shape = rng.int(10);
     if (shape === 0) return { query: '', tag: '' };
     if (shape === 1) return { query: `?returnTo=/a&returnTo=/b`, tag: 'returnTo-repeated' };
@@ -350,42 +348,43 @@ function forgedCookie(
   real: SessionRef | undefined,
 ): { cookie: string; tag: string } {
   const sid = rng.string(43, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
+  const name = ctx.cookieName;
   const kind = rng.int(12);
-  const value = real?.cookie.slice(SESSION_COOKIE.length + 1);
+  const value = real?.cookie.slice(name.length + 1);
   switch (kind) {
     case 0:
       // Signed with the real secret, for a session that does not exist.
       return {
-        cookie: `${SESSION_COOKIE}=${signedCookieValue(sid, ctx.sessionSecret)}`,
+        cookie: `${name}=${signedCookieValue(sid, ctx.sessionSecret)}`,
         tag: 'unknown-sid',
       };
     case 1:
       return {
-        cookie: `${SESSION_COOKIE}=${signedCookieValue(sid, 'not-the-secret-of-this-gateway-0000')}`,
+        cookie: `${name}=${signedCookieValue(sid, 'not-the-secret-of-this-gateway-0000')}`,
         tag: 'wrong-secret',
       };
     case 2: {
-      if (value === undefined) return { cookie: `${SESSION_COOKIE}=s%3A${sid}`, tag: 'unsigned' };
+      if (value === undefined) return { cookie: `${name}=s%3A${sid}`, tag: 'unsigned' };
       const i = rng.range(4, value.length - 1);
       const flipped = value[i] === 'A' ? 'B' : 'A';
       return {
-        cookie: `${SESSION_COOKIE}=${value.slice(0, i)}${flipped}${value.slice(i + 1)}`,
+        cookie: `${name}=${value.slice(0, i)}${flipped}${value.slice(i + 1)}`,
         tag: 'tampered',
       };
     }
     case 3:
-      return { cookie: `${SESSION_COOKIE}=s%3A${sid}`, tag: 'unsigned' };
+      return { cookie: `${name}=s%3A${sid}`, tag: 'unsigned' };
     case 4:
-      return { cookie: `${SESSION_COOKIE}=${sid}`, tag: 'no-prefix' };
+      return { cookie: `${name}=${sid}`, tag: 'no-prefix' };
     case 5:
-      return { cookie: `${SESSION_COOKIE}=j%3A%7B%7D`, tag: 'json-cookie' };
+      return { cookie: `${name}=j%3A%7B%7D`, tag: 'json-cookie' };
     case 6:
-      return { cookie: `${SESSION_COOKIE}=%ZZ%E0%A4%A`, tag: 'bad-escape' };
+      return { cookie: `${name}=%ZZ%E0%A4%A`, tag: 'bad-escape' };
     case 7:
-      return { cookie: `${SESSION_COOKIE}=${'x'.repeat(rng.pick([4096, 12_000]))}`, tag: 'huge' };
+      return { cookie: `${name}=${'x'.repeat(rng.pick([4096, 12_000]))}`, tag: 'huge' };
     case 8:
       return {
-        cookie: `${SESSION_COOKIE}=${signedCookieValue(sid, ctx.sessionSecret)}; ${real?.cookie ?? `${SESSION_COOKIE}=x`}`,
+        cookie: `${name}=${signedCookieValue(sid, ctx.sessionSecret)}; ${real?.cookie ?? `${name}=x`}`,
         tag: 'forged-then-real',
       };
     case 9: {
@@ -404,7 +403,7 @@ function forgedCookie(
         tag: 'many-bindings',
       };
     default:
-      return { cookie: `${SESSION_COOKIE}=; ${SESSION_COOKIE}=s%3A; =; ;;; a`, tag: 'odd-syntax' };
+      return { cookie: `${name}=; ${name}=s%3A; =; ;;; a`, tag: 'odd-syntax' };
   }
 }
 
@@ -598,14 +597,19 @@ function encode(rng: Rng, body: Buffer): { body: Buffer; encoding: string; tag: 
   return { body: out, encoding: kind, tag: `${kind}-valid` };
 }
 
-function pickRoute(rng: Rng): Route {
-  return rng.weighted(ROUTES.map((r) => [r.weight, r] as const));
+/** Embedded, the popup login's routes weigh as much as the busiest: they are what is new. */
+const EMBEDDED_ROUTES: readonly Route[] = ROUTES.map((r) =>
+  r.path === '/auth/popup' || r.path === '/auth/handoff' ? { ...r, weight: 12 } : r,
+);
+
+function pickRoute(rng: Rng, embedded: boolean): Route {
+  return rng.weighted((embedded ? EMBEDDED_ROUTES : ROUTES).map((r) => [r.weight, r] as const));
 }
 
 /** Request n of the run. */
 export function generate(ctx: FuzzContext, n: number): FuzzRequest {
   const rng = Rng.for(ctx.seed, n);
-  const route = pickRoute(rng);
+  const route = pickRoute(rng, ctx.embedded !== undefined);
   const tags: string[] = [];
   let wellFormed = true;
   let fresh = false;
@@ -643,7 +647,7 @@ export function generate(ctx: FuzzContext, n: number): FuzzRequest {
     wellFormed = false;
     fresh = true;
   }
-  const q = queryFor(rng, route);
+  const q = queryFor(rng, route, ctx);
   if (q.tag !== '') tags.push(q.tag);
   const target = path + q.query;
 
@@ -700,6 +704,13 @@ export function generate(ctx: FuzzContext, n: number): FuzzRequest {
     const forged = forgedCookie(rng, ctx, ctx.session(rng.chance(0.5) ? 'admin' : 'agent', rng));
     cookie = forged.cookie;
     tags.push(`cookie:${forged.tag}`);
+  }
+  const popupRoute = route.path === '/auth/popup' || route.path === '/auth/handoff';
+  if (ctx.embedded !== undefined && popupRoute) {
+    const frame = frameCookie(rng, ctx.embedded);
+    if (frame.cookie !== undefined)
+      cookie = cookie === undefined ? frame.cookie : `${cookie}; ${frame.cookie}`;
+    tags.push(`frame:${frame.tag}`);
   }
   if (cookie !== undefined) {
     if (rng.chance(0.05)) cookie = `a=b; ${cookie}; theme=dark`;
@@ -758,6 +769,11 @@ export function generate(ctx: FuzzContext, n: number): FuzzRequest {
   let contentType: string | undefined;
   if (method === 'PUT' && route.path === '/admin/tokens/timeout') {
     const made = timeoutBody(rng);
+    body = made.body;
+    contentType = made.type;
+    tags.push(`body:${made.tag}`);
+  } else if (ctx.embedded !== undefined && popupRoute && method === 'POST') {
+    const made = embeddedBody(rng, ctx.embedded, route.path);
     body = made.body;
     contentType = made.type;
     tags.push(`body:${made.tag}`);
@@ -889,5 +905,15 @@ export function generate(ctx: FuzzContext, n: number): FuzzRequest {
     endsSession,
     revokesUser:
       method === 'DELETE' && session?.kind === 'admin' && antiForgeryOk ? revokes : undefined,
+    handoff:
+      ctx.embedded !== undefined &&
+      route.path === '/auth/handoff' &&
+      method === 'POST' &&
+      exactRoute &&
+      q.query === '' &&
+      wellFormed &&
+      !fresh &&
+      version === 'HTTP/1.1' &&
+      !tags.some((t) => /^(huge-header|hdr:Expect|hdr:TE|junk)/.test(t)),
   };
 }

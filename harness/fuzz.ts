@@ -3,11 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLOCK_TICKS, cpuTicks, haveCommand, killAllNow, rssBytes, stopAll } from '../bench/procs';
+import { deriveTokenEncryptionKey } from '../config/load-config';
+import { createTokenVault } from '../server/session/token-vault';
 import { levelOf, parseLogLine, runsOf, Secrets, stackSignIn, tokenShapedIn } from './checks';
 import { readFlags } from './flags';
 import { generate, type FuzzContext, type FuzzRequest } from './fuzz-cases';
+import { HANDOFF_SCENARIOS, LaneFinds, runScenario, type LaneContext } from './handoff-lane';
 import { Connection, header, printable, responseText, type RawResponse } from './raw-http';
 import { rawCases, slowloris, type RawContext, type SlowlorisReport } from './raw-cases';
+import { setCookies } from './client';
 import { answerPart, bump, FailureBook, histogramLine, mb } from './report';
 import type { ForwardedLine } from './emulator-process';
 import { Rng } from './rng';
@@ -31,7 +35,7 @@ import {
  */
 
 const USAGE = `usage: npm run fuzz -- [--seed N] [--requests N] [--concurrency N] [--stores sqlite,redis]
-       [--rss-bound MB] [--slowloris N] [--gateway <git ref>] [--replay N,M,…]
+       [--rss-bound MB] [--slowloris N] [--gateway <git ref>] [--replay N,M,…] [--embedded]
   --seed        seed of the random requests (default: random, printed)
   --requests    random requests per store (default 100000)
   --concurrency connections sending them at once (default 16)
@@ -39,7 +43,9 @@ const USAGE = `usage: npm run fuzz -- [--seed N] [--requests N] [--concurrency N
   --rss-bound   most the gateway's RSS may grow from warm-up to the end, in MB (default 64)
   --slowloris   slow connections held open during each store's run (default 16; 0: none)
   --gateway     fuzz the gateway built from this commit (a temporary worktree) instead of dist/
-  --replay      send only these request numbers of the seed, printing each request and answer`;
+  --replay      send only these request numbers of the seed, printing each request and answer
+  --embedded    run the gateway embedded (EMBED_ORIGINS=genesys): pool logins through the popup
+                and handoff, the popup routes attacked, and the handoff lane beside the requests`;
 
 interface Options {
   readonly seed: number;
@@ -50,10 +56,11 @@ interface Options {
   readonly slowloris: number;
   readonly gateway: string | undefined;
   readonly replay: readonly number[] | undefined;
+  readonly embedded: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const flags = readFlags(argv, USAGE);
+  const flags = readFlags(argv, USAGE, ['embedded']);
   const int = (name: string, fallback: number, min: number): number => {
     const raw = flags.take(name);
     if (raw === undefined) return fallback;
@@ -72,6 +79,7 @@ function parseOptions(argv: readonly string[]): Options {
     if (s !== 'sqlite' && s !== 'redis') throw new Error(`--stores: unknown store ${s}`);
   }
   const gateway = flags.take('gateway');
+  const embedded = flags.take('embedded') !== undefined;
   const replayRaw = flags.take('replay');
   const replay = replayRaw?.split(',').map((s) => {
     const n = Number(s);
@@ -88,6 +96,7 @@ function parseOptions(argv: readonly string[]): Options {
     slowloris: slowlorisSockets,
     gateway,
     replay,
+    embedded,
   };
 }
 
@@ -99,17 +108,23 @@ const ANSWER_MS = 10_000;
 const RECENT = 20_000;
 const SESSIONS_PER_KIND = 4;
 const WARMUP_REQUESTS = 5000;
+/** What a random `POST /auth/handoff` of an embedded run may answer: its code is never a live one. */
+const DEAD_HANDOFF_STATUSES = new Set([400, 403, 405, 413, 415]);
 /** With no client connected the gateway exits at once on SIGTERM; its drain deadline is 10 s. */
 const STOP_BOUND_S = 5;
 
 interface StoreResult {
   readonly store: StoreKind;
+  /** `sqlite`, or `sqlite embedded`. */
+  readonly label: string;
   readonly requests: number;
   readonly seconds: number;
   readonly statuses: Map<string, number>;
   readonly rawStatuses: Map<string, number>;
   readonly rawRuns: number;
   readonly rawCases: number;
+  /** Embedded: the handoff lane's scenario runs, and its answers by step and status. */
+  readonly handoff: { runs: number; steps: Map<string, number> } | undefined;
   readonly slow: SlowlorisReport | undefined;
   readonly rss: { start: number; warm: number; max: number; end: number };
   readonly levels: Map<string, number>;
@@ -142,7 +157,11 @@ function whereOf(label: string): string {
  */
 function legitimateRuns(res: RawResponse): string {
   const lines = res.head.split('\r\n').filter((line) => /^(set-cookie|location):/i.test(line));
-  const handles = res.body.toString('latin1').match(/"handle"\s*:\s*"[^"]*"/g) ?? [];
+  // Embedded, a popup login's code (its page) and ticket (the login URL) are such runs too.
+  const handles =
+    res.body
+      .toString('latin1')
+      .match(/"handle"\s*:\s*"[^"]*"|"loginUrl"\s*:\s*"[^"]*"|data-code="[^"]*"/g) ?? [];
   return [...lines, ...handles].join('\n');
 }
 
@@ -273,7 +292,8 @@ async function fuzzStore(
     if (header(res, 'x-request-id') === undefined) bump(noRequestId, String(res.status));
   };
 
-  say(`\n== ${store}: starting the emulator and the gateway (${build.label})`);
+  const label = options.embedded ? `${store} embedded` : store;
+  say(`\n== ${label}: starting the emulator and the gateway (${build.label})`);
   const onForwarded = (call: ForwardedLine['forwarded']): void => {
     pendingForwarded.push({ call, at: Date.now() });
   };
@@ -285,6 +305,7 @@ async function fuzzStore(
     secrets,
     onLogLine,
     onForwarded,
+    ...(options.embedded ? { embedOrigins: 'genesys' } : {}),
   });
   const pid = running.gateway.pid;
   running.gateway.once('exit', (code, signal) => {
@@ -297,8 +318,34 @@ async function fuzzStore(
   });
   const lineTimer = setInterval(() => flushLines(false), 1000);
 
-  const pool = new SessionPool(running, SESSIONS_PER_KIND);
+  const pool = new SessionPool(running, SESSIONS_PER_KIND, options.embedded);
   await pool.fill();
+  // The gateway's mode names the cookie (bff.sid, or __Host-Http-session embedded): as set.
+  const cookieName = pool.cookieName ?? 'no-login-succeeded';
+  // Popup tickets sealed as the gateway does, with the key its SESSION_SECRET derives.
+  const vault = createTokenVault([deriveTokenEncryptionKey(running.sessionSecret)]);
+  const finds = new LaneFinds((plain) => vault.seal(plain));
+  const handoffSteps = new Map<string, number>();
+  const laneCtx: LaneContext = {
+    target: running,
+    seed: options.seed,
+    cookieName: () => pool.cookieName,
+    check: (res, sent, what) => checkAnswer(res, sent, what),
+    fail: (kind, what, detail, sent, res) =>
+      book.add(kind, what, {
+        label: what,
+        detail,
+        ...(sent ? { request: printable(sent) } : {}),
+        ...answerPart(res),
+      }),
+    count: (step) => bump(handoffSteps, step.replace(/:\S+/, '')),
+  };
+  let handoffRuns = 0;
+  if (options.embedded) {
+    // One scenario first, so the random requests have a binding, a ticket and a spent code.
+    await runScenario(laneCtx, finds, 0);
+    handoffRuns += 1;
+  }
   const ctx: FuzzContext = {
     seed: options.seed,
     port: running.port,
@@ -306,6 +353,8 @@ async function fuzzStore(
     sessionSecret: running.sessionSecret,
     adminUserId: USER_IDS.admin,
     agentUserId: USER_IDS.agent,
+    cookieName,
+    ...(options.embedded ? { embedded: finds } : {}),
     session: (kind, rng) => pool.pick(kind, rng),
   };
 
@@ -424,6 +473,7 @@ async function fuzzStore(
     const id = req.requestId ?? header(res, 'x-request-id');
     if (id !== undefined) remember(id, req);
     checkAnswer(res, req.bytes, req.label, req.n);
+    if (req.handoff) checkDeadHandoff(req, res);
     if (req.session !== undefined) {
       if (res.status === 401) pool.ended(req.session);
       if (req.endsSession && (res.status === 204 || res.status === 303)) pool.ended(req.session);
@@ -434,6 +484,25 @@ async function fuzzStore(
         `#${req.n} [${req.label}]\n  request: ${printable(req.bytes, 4000)}\n  answer:  ${printable(responseText(res), 4000)}`,
       );
     }
+  };
+
+  /** A random handoff: its code was never live (random, spent, malformed), so never a session. */
+  const checkDeadHandoff = (req: FuzzRequest, res: RawResponse): void => {
+    const session = setCookies(res).has(cookieName);
+    const kind =
+      res.status === 204 || session
+        ? 'dead code accepted'
+        : DEAD_HANDOFF_STATUSES.has(res.status)
+          ? undefined
+          : 'handoff status';
+    if (kind === undefined) return;
+    book.add(kind, whereOf(req.label), {
+      n: req.n,
+      label: req.label,
+      detail: `a handoff with no live code answered ${res.status}${session ? ' with a session cookie' : ''}`,
+      request: printable(req.bytes),
+      ...answerPart(res),
+    });
   };
 
   const worker = async (): Promise<void> => {
@@ -506,6 +575,16 @@ async function fuzzStore(
     }
   };
 
+  // Embedded: the handoff lane's scenarios, every one at least once, then again until the
+  // random requests are done.
+  const handoffLane = async (lane: number, lanes: number): Promise<void> => {
+    for (let n = 1 + lane; !aborted; n += lanes) {
+      if (mainDone && n > HANDOFF_SCENARIOS) return;
+      await runScenario(laneCtx, finds, n);
+      handoffRuns += 1;
+    }
+  };
+
   const random = Promise.all(
     Array.from({ length: Math.min(options.concurrency, numbers.length) }, worker),
   ).then(() => {
@@ -513,6 +592,10 @@ async function fuzzStore(
   });
   const rawDone =
     replay !== undefined ? Promise.resolve() : Promise.all([rawLane(0, 2), rawLane(1, 2)]);
+  const handoffDone =
+    replay === undefined && options.embedded
+      ? Promise.all([handoffLane(0, 2), handoffLane(1, 2)])
+      : Promise.resolve();
   const slow =
     replay === undefined && options.slowloris > 0
       ? slowloris(rawCtx, options.slowloris, () => aborted || mainDone)
@@ -527,7 +610,7 @@ async function fuzzStore(
     emulator: ((cpuTicks(running.emulatorPid) - emulatorTicks0) / CLOCK_TICKS / seconds) * 100,
     harness: ((harnessUsed.user + harnessUsed.system) / 1e6 / seconds) * 100,
   };
-  const [, slowReport] = await Promise.all([rawDone, slow]);
+  const [, slowReport] = await Promise.all([rawDone, slow, handoffDone]);
   await pool.close();
 
   clearInterval(rssTimer);
@@ -580,12 +663,14 @@ async function fuzzStore(
   }
   return {
     store,
+    label,
     requests: done,
     seconds,
     statuses,
     rawStatuses,
     rawRuns,
     rawCases: cases.length,
+    handoff: options.embedded ? { runs: handoffRuns, steps: handoffSteps } : undefined,
     slow: slowReport,
     rss,
     levels,
@@ -603,12 +688,17 @@ async function fuzzStore(
 function printStore(result: StoreResult, options: Options): void {
   const r = result;
   say(
-    `\n${r.store}: ${r.requests} random requests in ${r.seconds.toFixed(1)} s (${Math.round(r.requests / r.seconds)} req/s), ${r.logins} logins through the emulator; CPU: gateway ${Math.round(r.cpu.gateway)} %, emulator ${Math.round(r.cpu.emulator)} %, harness ${Math.round(r.cpu.harness)} % of a core (harness heap ${mb(r.harnessHeap)} at the end)`,
+    `\n${r.label}: ${r.requests} random requests in ${r.seconds.toFixed(1)} s (${Math.round(r.requests / r.seconds)} req/s), ${r.logins} logins through the emulator; CPU: gateway ${Math.round(r.cpu.gateway)} %, emulator ${Math.round(r.cpu.emulator)} %, harness ${Math.round(r.cpu.harness)} % of a core (harness heap ${mb(r.harnessHeap)} at the end)`,
   );
   say(`  statuses: ${histogramLine(r.statuses)}`);
   say(
     `  raw-socket cases: ${r.rawRuns} runs of ${r.rawCases} cases; outcomes: ${histogramLine(r.rawStatuses)}`,
   );
+  if (r.handoff !== undefined) {
+    say(
+      `  handoff lane: ${r.handoff.runs} scenario runs (${HANDOFF_SCENARIOS} scenarios); answers by step: ${histogramLine(r.handoff.steps)}`,
+    );
+  }
   if (r.slow !== undefined) {
     const cut = r.slow.cut.map(
       (c) => `${c.afterSeconds}s${c.status !== undefined ? `/${c.status}` : ''}`,
@@ -652,10 +742,10 @@ async function main(): Promise<void> {
     options.gateway !== undefined ? commitBuild(options.gateway, say) : currentBuild(dataDir);
   const began = Date.now();
   say(
-    `fuzz: seed ${options.seed}, ${options.replay ? `replaying requests ${options.replay.join(',')}` : `${options.requests} requests per store`}, concurrency ${options.concurrency}, stores ${options.stores.join(',')}, gateway ${build.label}`,
+    `fuzz: seed ${options.seed}, ${options.replay ? `replaying requests ${options.replay.join(',')}` : `${options.requests} requests per store`}, concurrency ${options.concurrency}, stores ${options.stores.join(',')}${options.embedded ? ' (embedded)' : ''}, gateway ${build.label}`,
   );
   say(
-    `  again: npm run fuzz -- --seed ${options.seed} --requests ${options.requests} --stores ${options.stores.join(',')}${build.commit !== undefined ? ` --gateway ${build.commit}` : ''}`,
+    `  again: npm run fuzz -- --seed ${options.seed} --requests ${options.requests} --stores ${options.stores.join(',')}${options.embedded ? ' --embedded' : ''}${build.commit !== undefined ? ` --gateway ${build.commit}` : ''}`,
   );
   const results: StoreResult[] = [];
   let redis: Redis | undefined;
@@ -676,7 +766,7 @@ async function main(): Promise<void> {
   const perStore = results
     .map(
       (r) =>
-        `${r.store} ${r.book.total === 0 ? 'ok' : `${r.book.total} failures (${r.book.kinds} kinds)`}`,
+        `${r.label} ${r.book.total === 0 ? 'ok' : `${r.book.total} failures (${r.book.kinds} kinds)`}`,
     )
     .join(', ');
   if (failures === 0) {
@@ -700,13 +790,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`fuzz failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (err instanceof Error && /^(--|unknown option|unexpected argument)/.test(err.message)) {
-    process.stderr.write(`${USAGE}\n`);
-  }
-  process.exitCode = 1;
-});
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`fuzz failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (err instanceof Error && /^(--|unknown option|unexpected argument)/.test(err.message)) {
+      process.stderr.write(`${USAGE}\n`);
+    }
+    process.exitCode = 1;
+  })
+  // Every child is stopped by now; bench/procs.ts stop() leaves its grace timer (15 s for the
+  // gateway) running, which would hold the process that long after the verdict.
+  .finally(() => process.exit());
 
 /** An admin's DELETE on the user-revoke route whose target the generator could not pin down. */
 function mayRevoke(req: FuzzRequest): boolean {

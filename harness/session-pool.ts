@@ -1,13 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ADMIN_USER, AGENT_USER } from '../emulator/genesys-emulator';
-import { Client, login, LoginFailed, NoAnswer, type LoginTarget } from './client';
+import type { EmulatorUser } from '../emulator/types';
+import { Client, login, LoginFailed, NoAnswer, popupLogin, type LoginTarget } from './client';
 import type { SessionKind, SessionRef } from './fuzz-cases';
 import type { Rng } from './rng';
 
 /**
  * Real sessions for the fuzz: `perKind` agents and as many admins, each logged in through the
- * emulator's OAuth flow. A session the traffic ended (logout, a revoke, a 401) is logged in
- * again in the background, so most requests keep a live session to attack with.
+ * emulator's OAuth flow (embedded: through the popup login and handoff, as a frame does). A
+ * session the traffic ended (logout, a revoke, a 401) is logged in again in the background, so
+ * most requests keep a live session to attack with.
  */
 
 interface Slot {
@@ -16,6 +18,20 @@ interface Slot {
   cookie: string | undefined;
   relogging: boolean;
 }
+
+/**
+ * A user of the harness's own, besides the emulator's two: the embedded fuzz's handoff lane logs
+ * in as this user, whom no request of the run revokes (the random revokes name the agent, the
+ * admin or unknown ids), so the lane's logins and sessions need no gate against them.
+ * harness/emulator-process.ts adds it.
+ */
+export const FRAME_USER: EmulatorUser = {
+  id: '7d2c4b9e-5f1a-4e3b-8c6d-1a9f0e2b3c4d',
+  name: 'Fran Frame',
+  email: 'fran.frame@example.com',
+  username: 'fran.frame@example.com',
+  permissions: [],
+};
 
 export const USER_IDS: Readonly<Record<SessionKind, string>> = {
   agent: AGENT_USER.id,
@@ -60,10 +76,13 @@ export class SessionPool {
   logins = 0;
   /** Failed logins by step and status (`callback:500`). */
   readonly failures = new Map<string, number>();
+  /** The session cookie's name, as the first login's Set-Cookie gave it. */
+  cookieName: string | undefined;
 
   constructor(
     private readonly target: LoginTarget,
     perKind: number,
+    private readonly embedded = false,
   ) {
     for (let i = 0; i < perKind; i += 1) {
       this.slots.push({ kind: 'agent', slot: i, cookie: undefined, relogging: false });
@@ -115,9 +134,17 @@ export class SessionPool {
       const client = new Client();
       let retry = false;
       try {
-        slot.cookie = await this.gate.login(slot.kind, () =>
-          login(client, this.target, USER_IDS[slot.kind]),
+        const userId = USER_IDS[slot.kind];
+        const cookie = await this.gate.login(slot.kind, async () =>
+          this.embedded
+            ? (await popupLogin(client, this.target, userId)).pair
+            : login(client, this.target, userId),
         );
+        // Every login names its cookie alike: the gateway's mode decides the name, not the route.
+        const name = cookie.slice(0, cookie.indexOf('='));
+        this.cookieName ??= name;
+        if (name !== this.cookieName) throw new LoginFailed(`cookie-name:${name}`);
+        slot.cookie = cookie;
         this.logins += 1;
       } catch (err) {
         const key =

@@ -20,8 +20,6 @@ export type StoreKind = 'sqlite' | 'redis';
 export const REPO = path.resolve(__dirname, '../..');
 const CURRENT_DIST = path.resolve(__dirname, '..');
 export const CLIENT_ID = 'tokens-bff-harness';
-/** The gateway's session cookie on plain http (config/load-config.ts). */
-export const SESSION_COOKIE = 'bff.sid';
 
 /** The gateway build a run drives: the current dist (a copy) or a commit built in a worktree. */
 export interface GatewayBuild {
@@ -109,6 +107,8 @@ export interface StackOptions {
   /** Access-token lifetime the emulator gives the gateway's client (default 86 400 s). */
   readonly accessTokenLifetimeSeconds?: number;
   readonly logLevel?: string;
+  /** EMBED_ORIGINS (docs/embedded.md): the gateway's embedded mode, popup login and handoff. */
+  readonly embedOrigins?: string;
   /** Serve /metrics on a port of its own (the soak samples it there). */
   readonly metricsPort?: boolean;
   /** Collects the run's tokens (the emulator reports each) and secrets; a new one by default. */
@@ -206,6 +206,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     SESSION_STORE: options.store,
     LOG_LEVEL: options.logLevel ?? 'info',
     ...(metricsPort !== undefined ? { METRICS_PORT: String(metricsPort) } : {}),
+    ...(options.embedOrigins !== undefined ? { EMBED_ORIGINS: options.embedOrigins } : {}),
     ...(options.store === 'sqlite'
       ? { SESSION_SQLITE_PATH: path.join(options.dataDir, `sessions-${port}.sqlite`) }
       : {
