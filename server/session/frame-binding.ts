@@ -64,13 +64,16 @@ export function frameBindings(options: { vault: TokenVault; clock: () => number 
       return vault.seal(JSON.stringify({ b: binding, r: returnTo, t: clock() }));
     },
     open(ticket) {
-      let parsed: { b?: unknown; r?: unknown; t?: unknown };
+      let parsed: unknown;
       try {
-        parsed = JSON.parse(vault.open(ticket)) as typeof parsed;
+        parsed = JSON.parse(vault.open(ticket));
       } catch {
         throw lapsed();
       }
-      const { b, r, t } = parsed;
+      // Sealed by us, yet checked like any input: a key shared with another service, or a
+      // sealed value of another kind (`null`, a token set), must not reach the destructuring.
+      if (typeof parsed !== 'object' || parsed === null) throw lapsed();
+      const { b, r, t } = parsed as { b?: unknown; r?: unknown; t?: unknown };
       if (typeof b !== 'string' || typeof r !== 'string' || typeof t !== 'number') throw lapsed();
       if (clock() - t > LOGIN_TRANSACTION_TTL_MS) throw lapsed();
       return { binding: b, returnTo: r };

@@ -3,6 +3,7 @@ import type { BrowserClient } from '../support/browser-client';
 import { useHarness, type Harness } from '../support/gateway-harness';
 import { expectProblem } from '../support/expect-problem';
 import { navigate } from '../support/navigate';
+import { createTokenVault } from '../../server/session/token-vault';
 
 // Popup login with a one-time handoff (docs/embedded.md#popup-login), at the HTTP level: each
 // BrowserClient stands for one cookie jar, as a browser keeps one per partition. The frame (a
@@ -331,4 +332,20 @@ describe('popup login without EMBED_ORIGINS', () => {
     expect(res.status).toBe(302);
     expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
   });
+});
+
+describe('popup tickets sealed with the gateway key but not tickets', () => {
+  const h = useHarness({ env: EMBEDDED });
+
+  it.each([['null'], ['42'], ['"text"'], ['[]'], ['{"b":1,"r":"/","t":0}']])(
+    'answer a popup login with the ticket %s with 400, not 500',
+    async (plain) => {
+      const vault = createTokenVault(h.config.tokenEncryptionKeys);
+      const res = await h.client().get(`/auth/login?popup=${vault.seal(plain)}`, {
+        headers: { Accept: 'application/json' },
+      });
+      expectProblem(res, 400);
+      expect(h.logs.some((l) => l.includes('"level":50'))).toBe(false);
+    },
+  );
 });
