@@ -41,9 +41,16 @@ export async function stop(child: ChildProcess, graceMs = 5000): Promise<number 
     child.once('exit', (code) => resolve(code)),
   );
   child.kill('SIGTERM');
-  const timer = delay(graceMs).then(() => 'late' as const);
+  // Aborted once the child exits: a pending grace timer would keep the caller's process alive
+  // for the rest of `graceMs` after its work is done.
+  const grace = new AbortController();
+  const timer = delay(graceMs, undefined, { signal: grace.signal }).then(
+    () => 'late' as const,
+    () => 'aborted' as const,
+  );
   const first = await Promise.race([exited, timer]);
-  if (first !== 'late') return first;
+  grace.abort();
+  if (first !== 'late') return first as number | null;
   child.kill('SIGKILL');
   return exited;
 }
