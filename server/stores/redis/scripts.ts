@@ -1,13 +1,10 @@
-import { createHash } from 'node:crypto';
-
-/** A Lua script run by SHA (EVALSHA), sent in full once Redis has forgotten it (NOSCRIPT). */
+/** A Lua script, sent with EVAL (connection.ts says why not EVALSHA). */
 export interface Script {
   readonly source: string;
-  readonly sha: string;
 }
 
 function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
+  return { source };
 }
 
 // Key layout under the prefix P (every step that changes a session changes its index entry in
@@ -188,18 +185,3 @@ if v and string.match(v, ':(.*)$') == ARGV[1] then
 end
 return 0
 `);
-
-/** Every script, for loading them ahead of use. */
-export const SCRIPTS: readonly Script[] = [
-  SET_SESSION,
-  DESTROY_SESSION,
-  SCAN_SESSIONS,
-  DESTROY_USER,
-  PRUNE_USER,
-  PRUNE_USERS,
-  SWEEP_SESSIONS,
-  SWEEP_EXPIRING,
-  CLAIM,
-  LOCK,
-  UNLOCK,
-];

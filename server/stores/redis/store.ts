@@ -15,7 +15,6 @@ import {
   PRUNE_USER,
   PRUNE_USERS,
   SCAN_SESSIONS,
-  SCRIPTS,
   SET_SESSION,
   SWEEP_EXPIRING,
   SWEEP_SESSIONS,
@@ -68,7 +67,7 @@ export class RedisSessionStore implements SessionStore {
     this.prefix = options.keyPrefix ?? 'tokens-bff:';
     this.expiryGraceMs = options.expiryGraceMs ?? 10_000;
     this.sweepIntervalMs = options.sweepIntervalMs;
-    this.redis = new RedisConnection(options, this.logger, SCRIPTS);
+    this.redis = new RedisConnection(options, this.logger);
   }
 
   /**
