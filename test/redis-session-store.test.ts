@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { StoreUnavailableError } from '../server/stores/errors';
 import { expressSessionStore } from '../server/stores/express-adapter';
+import { RedisKeys } from '../server/stores/redis/keys';
 import { RedisSessionStore } from '../server/stores/redis/store';
 import type { RedisSessionStoreOptions } from '../server/stores/redis/store';
 import { createTokenVault } from '../server/session/token-vault';
@@ -88,24 +89,50 @@ describe('RedisSessionStore', () => {
   });
 
   describe('key layout', () => {
-    it('keeps the user index as a Redis SET moved in the same step as the session, with a TTL covering its longest member', async () => {
+    // Where the store puts each key (server/stores/redis/keys.ts): sessions and their index
+    // entries share a shard's hash tag.
+    const keys = (): RedisKeys => new RedisKeys(prefix);
+
+    /** Every member of the user's index, over all shards. */
+    async function indexOf(userId: string): Promise<string[]> {
+      const members = await Promise.all(
+        keys()
+          .userInEveryShard(userId)
+          .map((k) => raw.smembers(k)),
+      );
+      return members.flat().sort();
+    }
+
+    async function indexKeysOf(userId: string): Promise<number> {
+      return raw.exists(...keys().userInEveryShard(userId));
+    }
+
+    it('keeps the user index as Redis SETs moved in the same step as the session, each with a TTL covering its longest member', async () => {
       const store = await open();
       await store.setSession('a', sessionFor(now, { userId: 'alice', ttlMs: 1_000 }));
       await store.setSession('b', sessionFor(now, { userId: 'alice', ttlMs: 50_000 }));
-      expect((await raw.smembers(`${prefix}user:alice`)).sort()).toEqual(['a', 'b']);
-      expect(await raw.pttl(`${prefix}user:alice`)).toBeGreaterThanOrEqual(
-        await raw.pttl(`${prefix}sess:b`),
+      expect(await indexOf('alice')).toEqual(['a', 'b']);
+      expect(await raw.pttl(keys().userOfSession('b', 'alice'))).toBeGreaterThanOrEqual(
+        await raw.pttl(keys().session('b')),
       );
       // The session's own TTL follows its cookie (plus the collection grace).
-      const ttl = await raw.pttl(`${prefix}sess:b`);
+      const ttl = await raw.pttl(keys().session('b'));
       expect(ttl).toBeGreaterThan(50_000);
       expect(ttl).toBeLessThanOrEqual(60_000);
 
       await store.setSession('a', sessionFor(now, { userId: 'bob' }));
-      expect(await raw.smembers(`${prefix}user:alice`)).toEqual(['b']);
-      expect(await raw.smembers(`${prefix}user:bob`)).toEqual(['a']);
+      expect(await indexOf('alice')).toEqual(['b']);
+      expect(await indexOf('bob')).toEqual(['a']);
       await store.destroySession('b');
-      expect(await raw.exists(`${prefix}user:alice`)).toBe(0);
+      expect(await indexKeysOf('alice')).toBe(0);
+    });
+
+    it('puts a session and its index entry under one hash tag (one Cluster slot)', () => {
+      for (const sid of ['a', 'b', 'session-id-xyz']) {
+        const tag = /\{[^}]*\}/.exec(keys().session(sid))?.[0];
+        expect(tag).toBeDefined();
+        expect(keys().userOfSession(sid, 'alice')).toContain(`${tag}user:alice`);
+      }
     });
 
     it('prunes members whose session Redis expired by itself, on sweep', async () => {
@@ -114,27 +141,48 @@ describe('RedisSessionStore', () => {
       await store.setSession('live', sessionFor(now, { userId: 'alice' }));
       await store.setSession('gone-too', sessionFor(now, { userId: 'bob' }));
       // As Redis does when a key's TTL runs out: the key goes, the set member stays.
-      await raw.del(`${prefix}sess:gone`, `${prefix}sess:gone-too`);
+      await raw.del(keys().session('gone'), keys().session('gone-too'));
       expect(await sessionIdsOfUser(store, 'alice')).toEqual(['live']);
-      expect(await raw.exists(`${prefix}user:bob`)).toBe(1);
+      expect(await indexKeysOf('bob')).toBe(1);
       await store.sweep();
-      expect(await raw.smembers(`${prefix}user:alice`)).toEqual(['live']);
-      expect(await raw.exists(`${prefix}user:bob`)).toBe(0);
+      expect(await indexOf('alice')).toEqual(['live']);
+      expect(await indexKeysOf('bob')).toBe(0);
       expect(await redisKeyCount(raw, prefix)).toBe(2);
+    });
+
+    it('a member left in the old user’s set (the second step of a move undone) is harmless: not listed, not revoked, pruned', async () => {
+      const store = await open();
+      await store.setSession('s1', sessionFor(now, { userId: 'bob' }));
+      // As if s1 had been alice's and the SREM after the move never ran.
+      await raw.sadd(keys().userOfSession('s1', 'alice'), 's1');
+      expect(await store.sessionsOfUser('alice')).toEqual({});
+      expect(await store.destroyUser('alice')).toBe(0);
+      expect((await store.getSession('s1'))?.user?.id).toBe('bob');
+      await raw.sadd(keys().userOfSession('s1', 'alice'), 's1');
+      await store.sweep();
+      expect(await indexKeysOf('alice')).toBe(0);
+      expect(await indexOf('bob')).toEqual(['s1']);
     });
 
     it('sweeps a large user set page by page (SSCAN)', async () => {
       const store = await open();
-      for (let i = 0; i < 320; i += 1) {
+      // 320 sessions in one shard, so that one set holds more than a page of members.
+      const tagOf = (sid: string): string =>
+        keys().session(sid).slice(prefix.length).split('}')[0] ?? '';
+      const sids: string[] = [];
+      for (let i = 0; sids.length < 320; i += 1) {
+        if (tagOf(`s${i}`) === tagOf('s0')) sids.push(`s${i}`);
+      }
+      for (const [i, sid] of sids.entries()) {
         await store.setSession(
-          `s${i}`,
+          sid,
           sessionFor(now, { userId: 'alice', ttlMs: i < 100 ? 100 : 60_000 }),
         );
       }
-      await raw.del(...Array.from({ length: 10 }, (_, i) => `${prefix}sess:s${100 + i}`));
+      await raw.del(...sids.slice(100, 110).map((sid) => keys().session(sid)));
       now += 100;
       expect(await store.sweep()).toBe(100);
-      expect(await raw.scard(`${prefix}user:alice`)).toBe(210);
+      expect(await raw.scard(keys().userOfSession('s0', 'alice'))).toBe(210);
       expect(await sessionIdsOfUser(store, 'alice')).toHaveLength(210);
     });
 

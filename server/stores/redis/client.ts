@@ -96,14 +96,14 @@ export function createRedisClient(
   );
 }
 
-/** Names the Redis in messages and logs, never with its credentials. */
+/** Names the Redis in messages and logs ("Redis at redis://host:6379"), never with its credentials. */
 export function describeRedis(settings: RedisSettings): string {
   if (settings.url !== undefined) {
     try {
       const url = new URL(settings.url);
-      return `${url.protocol}//${url.host}`;
+      return `Redis at ${url.protocol}//${url.host}`;
     } catch {
-      return 'the configured REDIS_URL';
+      return 'the Redis of REDIS_URL';
     }
   }
   const list = (endpoints: readonly { host: string; port: number }[]): string =>
@@ -111,7 +111,7 @@ export function describeRedis(settings: RedisSettings): string {
       .map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`)
       .join(',');
   if (settings.sentinels !== undefined) {
-    return `primary ${settings.sentinelMaster ?? ''} via Sentinels ${list(settings.sentinels)}`;
+    return `Redis primary ${settings.sentinelMaster ?? ''} via Sentinels ${list(settings.sentinels)}`;
   }
-  return `Redis Cluster ${list(settings.clusterNodes ?? [])}`;
+  return `Redis Cluster at ${list(settings.clusterNodes ?? [])}`;
 }

@@ -87,11 +87,14 @@ export class RedisConnection {
     this.connectStartedAt = performance.now();
     try {
       await untilReady(this.client, () => this.lastError);
+      // A Cluster client opens its connection to each primary at first use: opened here, a
+      // primary that cannot be reached fails start-up, and the first requests pay no connect.
+      await Promise.all(this.primaries().map((send) => send(['PING'])));
     } catch (err) {
       this.closed = true;
       this.client.disconnect();
       const reason = messageOf(err) ?? String(err);
-      throw new StoreUnavailableError(`cannot connect to Redis at ${this.target}: ${reason}`, {
+      throw new StoreUnavailableError(`cannot connect to ${this.target}: ${reason}`, {
         cause: err,
       });
     }
