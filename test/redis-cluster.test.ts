@@ -3,6 +3,7 @@ import { RedisKeys } from '../server/stores/redis/keys';
 import type { RedisSessionStore } from '../server/stores/redis/store';
 import { documentedAclRules } from './support/redis-acl';
 import { connectRedisStore, describeRedisStoreContract } from './support/redis-contract';
+import { mainServes } from './support/redis-main';
 import { startRedisCluster, type RedisClusterSetup } from './support/redis-cluster';
 import { sessionFor } from './support/session-store-contract';
 import { redisKeyCount, sessionIdsOfUser } from './support/store-contents';
@@ -60,6 +61,15 @@ describe('RedisSessionStore on a Redis Cluster', () => {
   async function keysPerPrimary(): Promise<number[]> {
     return Promise.all(cluster.admin.nodes('master').map((node) => redisKeyCount(node, prefix)));
   }
+
+  it('node dist/server/main.js with REDIS_CLUSTER_NODES and the ACL user listens, is ready, stops cleanly', async () => {
+    const env = {
+      REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      REDIS_USERNAME: 'tokens-bff',
+      REDIS_PASSWORD: PASSWORD,
+    };
+    expect(await mainServes(env)).toEqual([0, '']);
+  });
 
   it('computes hash slots as the cluster does (CLUSTER KEYSLOT)', async () => {
     const keys = new RedisKeys(prefix);

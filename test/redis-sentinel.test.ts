@@ -3,6 +3,7 @@ import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/gen
 import type { Harness } from './support/gateway-harness';
 import { describeRedisStoreContract } from './support/redis-contract';
 import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './support/redis-sentinel';
+import { mainServes } from './support/redis-main';
 import { startRedisReplica } from './support/replica-helpers';
 
 // A primary, a replica and three redis-sentinel processes on loopback (support/redis-sentinel.ts).
@@ -35,6 +36,14 @@ describeRedisStoreContract(
   () => ({ ...sentinelTarget(), keyPrefix: `sentinel-${(prefixes += 1)}:` }),
   () => admin,
 );
+
+it('node dist/server/main.js with REDIS_SENTINELS listens, is ready, stops cleanly', async () => {
+  const env = {
+    REDIS_SENTINELS: setup.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+    REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+  };
+  expect(await mainServes(env)).toEqual([0, '']);
+});
 
 // Runs last in this file: it kills the primary the contract above used.
 describe('a primary failover while the gateway serves traffic', () => {

@@ -3,10 +3,9 @@ import Redis from 'ioredis';
 import { StoreUnavailableError } from '../server/stores/errors';
 import { RedisSessionStore } from '../server/stores/redis/store';
 import type { RedisSessionStoreOptions } from '../server/stores/redis/store';
-import { collect, exitOf, runMain } from './process/spawn';
-import { freePort } from './support/gateway-harness';
 import { documentedAclRules } from './support/redis-acl';
 import { connectRedisStore, describeRedisStoreContract } from './support/redis-contract';
+import { mainFailure, mainServes } from './support/redis-main';
 import { startRedisServer, type RedisServer } from './support/redis-server';
 import { makeTlsFiles, type TlsFiles } from './support/redis-tls';
 
@@ -124,28 +123,11 @@ describe('Redis over TLS with an ACL user', () => {
   });
 
   describe('at start-up (node dist/server/main.js)', () => {
-    async function startWith(env: Record<string, string>): Promise<[number | null, string]> {
-      const port = await freePort();
-      const child = runMain({
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-        OAUTH_CLIENT_ID: 'client',
-        SESSION_SECRET: 'x'.repeat(40),
-        SESSION_STORE: 'redis',
-        REDIS_URL: aclUrl(),
-        ...env,
-      });
-      const io = collect(child);
-      try {
-        return [await exitOf(child), io.err()];
-      } finally {
-        child.kill('SIGKILL');
-      }
-    }
-
     it('a wrong CA: one line naming the Redis and the certificate problem, exit 1, no stack', async () => {
-      const [code, err] = await startWith({ REDIS_TLS_CA_FILE: tls.otherCa });
+      const [code, err] = await mainFailure({
+        REDIS_URL: aclUrl(),
+        REDIS_TLS_CA_FILE: tls.otherCa,
+      });
       expect(code).toBe(1);
       expect(err).toMatch(
         /^tokens-bff failed to start: cannot connect to Redis at rediss:\/\/127\.0\.0\.1:\d+: [^\n]*certificate[^\n]*\n$/,
@@ -153,8 +135,15 @@ describe('Redis over TLS with an ACL user', () => {
       expect(err).not.toContain(PASSWORD);
     });
 
+    it('the right CA and the ACL user: listens, is ready, stops cleanly', async () => {
+      expect(await mainServes({ REDIS_URL: aclUrl(), REDIS_TLS_CA_FILE: tls.ca })).toEqual([0, '']);
+    });
+
     it('a CA file that is missing: a configuration error, exit 1', async () => {
-      const [code, err] = await startWith({ REDIS_TLS_CA_FILE: `${tls.dir}/missing.crt` });
+      const [code, err] = await mainFailure({
+        REDIS_URL: aclUrl(),
+        REDIS_TLS_CA_FILE: `${tls.dir}/missing.crt`,
+      });
       expect(code).toBe(1);
       expect(err).toBe(
         `Invalid configuration:\n  - REDIS_TLS_CA_FILE: cannot read ${tls.dir}/missing.crt (ENOENT)\n`,
