@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { ConfigError } from './config-error';
 import type { ConfigProblem } from './config-error';
 import { CONFIG_VARIABLES, SECRET_VARIABLES, configSchema } from './schema';
+import { readRedisCa, redisSettings } from './redis-settings';
 import type { Config } from './types';
 
 /**
@@ -42,7 +43,11 @@ function deepFreeze<T>(value: T): T {
 
 /** Position of a problem's variable in the configuration table (config/schema.ts); NAME_FILE sorts with NAME. */
 function variableRank(variable: string): number {
-  const index = (CONFIG_VARIABLES as readonly string[]).indexOf(variable.replace(/_FILE$/, ''));
+  const names = CONFIG_VARIABLES as readonly string[];
+  // A variable that is itself a path (REDIS_TLS_CA_FILE) is in the table under its own name.
+  const index = names.includes(variable)
+    ? names.indexOf(variable)
+    : names.indexOf(variable.replace(/_FILE$/, ''));
   return index === -1 ? CONFIG_VARIABLES.length : index;
 }
 
@@ -111,6 +116,7 @@ export function loadConfig(
       });
     }
   }
+  const redisCa = readRedisCa(input, readFile, problems);
   if (problems.length > 0 || !result.success) {
     // Array.prototype.sort is stable: several problems of one variable keep their order.
     throw new ConfigError(
@@ -146,6 +152,7 @@ export function loadConfig(
       store: settings.SESSION_STORE,
       sqlitePath: settings.SESSION_SQLITE_PATH,
       redisUrl: settings.REDIS_URL,
+      redis: redisSettings(settings, redisCa),
       idleTimeoutSeconds: settings.SESSION_IDLE_TIMEOUT_SECONDS,
       absoluteTimeoutSeconds: settings.SESSION_ABSOLUTE_TIMEOUT_SECONDS,
       cookieSameSite: embedded ? 'none' : settings.SESSION_COOKIE_SAMESITE,

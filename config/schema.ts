@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
+import { redisRules } from './redis-rules';
 import { resolveRegion, UNKNOWN_REGION_MESSAGE } from './regions';
 import type { LogLevel, SessionStoreKind } from './types';
 
@@ -237,6 +238,29 @@ const redisUrl = () =>
     return invalid('must be a redis:// or rediss:// URL');
   });
 
+/**
+ * `host:port,…` (a name, an IPv4 address or a bracketed IPv6 one, and a port) for the Sentinels or
+ * the Cluster seed nodes. No scheme and no credentials: those have variables of their own.
+ */
+const hostPortList = () =>
+  parsed((raw) => {
+    const bad: number[] = [];
+    const endpoints = commaList(raw).map((entry, i) => {
+      const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) bad.push(i + 1);
+      // node:net wants an IPv6 host without its brackets.
+      return { host: (match?.[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port };
+    });
+    if (bad.length > 0) {
+      const verb = bad.length === 1 ? 'is' : 'are';
+      return invalid(
+        `must be a comma list of host:port, e.g. redis-1:26379,redis-2:26379 (${entryList(bad)} ${verb} not)`,
+      );
+    }
+    return endpoints;
+  });
+
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 /** An address, CIDR (prefix length or IPv4 netmask) or name that proxy-addr accepts. */
@@ -343,9 +367,42 @@ export const configSchema = z
     ),
     REDIS_URL: optional(
       redisUrl(),
-      '`redis://` or `rediss://` URL; required when `SESSION_STORE=redis`',
+      '`redis://` or `rediss://` URL, an ACL user as `redis://user:password@host:6379`; with `SESSION_STORE=redis`, set exactly one of this, `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`',
       '—',
       true,
+    ),
+    REDIS_SENTINELS: optional(
+      hostPortList(),
+      'Sentinels to ask for the primary, `host:port,…` (instead of `REDIS_URL`); a failover costs a few seconds of 503s, no restart',
+    ),
+    REDIS_SENTINEL_MASTER: optional(
+      text(),
+      'name of the primary the Sentinels watch (`sentinel monitor NAME …`); required with `REDIS_SENTINELS`',
+    ),
+    REDIS_CLUSTER_NODES: optional(
+      hostPortList(),
+      'some Redis Cluster nodes, `host:port,…` (instead of `REDIS_URL`); the rest are discovered',
+    ),
+    REDIS_USERNAME: optional(
+      text(),
+      'ACL user for `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES` (with `REDIS_URL`, put it in the URL); needs `REDIS_PASSWORD`',
+      '`default`',
+    ),
+    REDIS_PASSWORD: optional(
+      // Taken verbatim, like every secret.
+      parsed((raw) => raw),
+      'password for `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES` (of `REDIS_USERNAME`, or of the `default` user)',
+      '—',
+      true,
+    ),
+    REDIS_TLS: defaulted(
+      boolean(),
+      'false',
+      'TLS to the Sentinels and Redis servers of `REDIS_SENTINELS`, or to the nodes of `REDIS_CLUSTER_NODES` (with `REDIS_URL`, use `rediss://`)',
+    ),
+    REDIS_TLS_CA_FILE: optional(
+      text(),
+      'PEM file of the CA that signed the Redis server certificates (a private CA); unset, the system CAs',
     ),
     SESSION_IDLE_TIMEOUT_SECONDS: defaulted(
       positiveInteger(),
@@ -415,13 +472,9 @@ export const configSchema = z
       const failed = new Set(ctx.issues.map((issue) => issue.path?.[0]));
       const ok = (...names: (keyof typeof env)[]) => names.every((name) => !failed.has(name));
 
-      if (ok('SESSION_STORE', 'REDIS_URL') && env.SESSION_STORE === 'redis' && !env.REDIS_URL) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['REDIS_URL'],
-          message: 'is required when SESSION_STORE=redis',
-        });
-      }
+      redisRules(env, ok, (variable, message) =>
+        ctx.addIssue({ code: 'custom', path: [variable], message }),
+      );
       const idle = env.SESSION_IDLE_TIMEOUT_SECONDS;
       const absolute = env.SESSION_ABSOLUTE_TIMEOUT_SECONDS;
       if (

@@ -2,6 +2,30 @@
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type SessionStoreKind = 'sqlite' | 'redis' | 'memory';
 
+/** One Redis server or Sentinel, as REDIS_SENTINELS and REDIS_CLUSTER_NODES list them. */
+export interface RedisEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** How the Redis store reaches Redis: exactly one of `url`, `sentinels`, `clusterNodes` is set. */
+export interface RedisSettings {
+  /** REDIS_URL: one server (or a primary behind a fixed address), credentials in the URL. */
+  readonly url?: string;
+  /** REDIS_SENTINELS, with the primary's name (REDIS_SENTINEL_MASTER). */
+  readonly sentinels?: readonly RedisEndpoint[];
+  readonly sentinelMaster?: string;
+  /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster. */
+  readonly clusterNodes?: readonly RedisEndpoint[];
+  /** ACL user and password for Sentinel and Cluster (REDIS_URL carries its own). */
+  readonly username?: string;
+  readonly password?: string;
+  /** TLS for Sentinel and Cluster (REDIS_URL says it with rediss://). */
+  readonly tls?: boolean;
+  /** PEM of the CA that signs the Redis certificates (REDIS_TLS_CA_FILE); unset, the system CAs. */
+  readonly tlsCa?: string;
+}
+
 export interface Config {
   /** Listener (PORT / HOST). */
   readonly port: number;
@@ -34,6 +58,8 @@ export interface Config {
     readonly store: SessionStoreKind;
     readonly sqlitePath: string;
     readonly redisUrl: string | undefined;
+    /** Where Redis is, with SESSION_STORE=redis; undefined with the other stores. */
+    readonly redis: RedisSettings | undefined;
     readonly idleTimeoutSeconds: number;
     readonly absoluteTimeoutSeconds: number;
     /** SESSION_COOKIE_SAMESITE; `none` when embedded (EMBED_ORIGINS). */

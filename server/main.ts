@@ -24,8 +24,8 @@ async function buildStore(config: Config, logger: Logger): Promise<SessionStore>
       // Loaded only when used: the Redis client costs a SQLite deployment memory for nothing.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { RedisSessionStore } = require('./stores/redis/store') as typeof RedisModule;
-      // The schema requires REDIS_URL with SESSION_STORE=redis.
-      const store = new RedisSessionStore({ url: config.session.redisUrl as string, ...lifetimes });
+      // loadConfig sets `redis` with SESSION_STORE=redis: one of REDIS_URL, Sentinels, Cluster.
+      const store = new RedisSessionStore({ ...config.session.redis, ...lifetimes });
       // Unreachable at start: one line naming the Redis, exit 1 (main's catch below). Once
       // started, an outage only turns requests and /readyz to 503 until Redis is back.
       await store.connect();

@@ -25,6 +25,13 @@ const SPEC_VARIABLES = [
   'SESSION_STORE',
   'SESSION_SQLITE_PATH',
   'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_MASTER',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_TLS',
+  'REDIS_TLS_CA_FILE',
   'SESSION_IDLE_TIMEOUT_SECONDS',
   'SESSION_ABSOLUTE_TIMEOUT_SECONDS',
   'SESSION_WARNING_SECONDS',
@@ -80,12 +87,13 @@ describe('configuration docs', () => {
     }
   });
 
-  it('mark the four secrets and say they may come from NAME_FILE', () => {
+  it('mark the five secrets and say they may come from NAME_FILE', () => {
     expect(SECRET_VARIABLES).toEqual([
       'OAUTH_CLIENT_SECRET',
       'SESSION_SECRET',
       'TOKEN_ENCRYPTION_KEY',
       'REDIS_URL',
+      'REDIS_PASSWORD',
     ]);
     for (const row of configTableRows) {
       const mentionsFile = row.meaning.includes(`\`${row.variable}_FILE\``);

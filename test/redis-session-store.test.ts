@@ -1,52 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
+import Redis from 'ioredis';
 import { StoreUnavailableError } from '../server/stores/errors';
 import { expressSessionStore } from '../server/stores/express-adapter';
+import { RedisKeys } from '../server/stores/redis/keys';
 import { RedisSessionStore } from '../server/stores/redis/store';
 import type { RedisSessionStoreOptions } from '../server/stores/redis/store';
 import { createTokenVault } from '../server/session/token-vault';
 import { freePort } from './support/gateway-harness';
 import { startRedisServer, type RedisServer } from './support/redis-server';
-import { describeSessionStoreContract, sessionFor } from './support/session-store-contract';
+import { describeRedisStoreContract, connectRedisStore } from './support/redis-contract';
+import { sessionFor } from './support/session-store-contract';
 import { redisKeyCount, sessionIdsOfUser } from './support/store-contents';
 
 let redis: RedisServer;
 // A plain client of its own, to look at Redis the way an operator (or an attacker) would.
-let raw: ReturnType<typeof createClient>;
+let raw: Redis;
 let prefixes = 0;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  raw = createClient({ url: redis.url });
+  raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   raw.on('error', () => undefined);
-  await raw.connect();
 });
 
 afterAll(async () => {
-  if (raw.isOpen) await raw.disconnect();
+  raw.disconnect();
   await redis?.stop();
 });
 
-const optionsOf = new WeakMap<object, RedisSessionStoreOptions>();
-
-async function connectWith(options: RedisSessionStoreOptions): Promise<RedisSessionStore> {
-  const store = new RedisSessionStore(options);
-  optionsOf.set(store, options);
-  await store.connect();
-  return store;
-}
-
-describeSessionStoreContract('RedisSessionStore', {
-  create: (options) =>
-    connectWith({ url: redis.url, keyPrefix: `contract-${(prefixes += 1)}:`, ...options }),
-  rawSize: (store) =>
-    redisKeyCount(raw, (optionsOf.get(store) as RedisSessionStoreOptions).keyPrefix ?? ''),
-  // Another replica: its own connection, the same Redis and key prefix.
-  sameBacking: (store) => connectWith(optionsOf.get(store) as RedisSessionStoreOptions),
-  cleanup: async () => {
-    await raw.flushAll();
-  },
-});
+describeRedisStoreContract(
+  'RedisSessionStore',
+  () => ({ url: redis.url, keyPrefix: `contract-${(prefixes += 1)}:` }),
+  () => raw,
+);
 
 describe('RedisSessionStore', () => {
   let now: number;
@@ -55,7 +41,7 @@ describe('RedisSessionStore', () => {
   const warnings: string[] = [];
 
   async function open(options: Partial<RedisSessionStoreOptions> = {}): Promise<RedisSessionStore> {
-    const store = await connectWith({
+    const store = await connectRedisStore({
       url: redis.url,
       keyPrefix: prefix,
       clock: () => now,
@@ -98,29 +84,55 @@ describe('RedisSessionStore', () => {
   afterEach(async () => {
     redis.resume();
     for (const store of stores.splice(0)) await store.close();
-    if (!raw.isReady) await eventually(() => raw.ping());
-    await raw.flushAll();
+    if (raw.status !== 'ready') await eventually(() => raw.ping());
+    await raw.flushall();
   });
 
   describe('key layout', () => {
-    it('keeps the user index as a Redis SET moved in the same step as the session, with a TTL covering its longest member', async () => {
+    // Where the store puts each key (server/stores/redis/keys.ts): sessions and their index
+    // entries share a shard's hash tag.
+    const keys = (): RedisKeys => new RedisKeys(prefix);
+
+    /** Every member of the user's index, over all shards. */
+    async function indexOf(userId: string): Promise<string[]> {
+      const members = await Promise.all(
+        keys()
+          .userInEveryShard(userId)
+          .map((k) => raw.smembers(k)),
+      );
+      return members.flat().sort();
+    }
+
+    async function indexKeysOf(userId: string): Promise<number> {
+      return raw.exists(...keys().userInEveryShard(userId));
+    }
+
+    it('keeps the user index as Redis SETs moved in the same step as the session, each with a TTL covering its longest member', async () => {
       const store = await open();
       await store.setSession('a', sessionFor(now, { userId: 'alice', ttlMs: 1_000 }));
       await store.setSession('b', sessionFor(now, { userId: 'alice', ttlMs: 50_000 }));
-      expect((await raw.sMembers(`${prefix}user:alice`)).sort()).toEqual(['a', 'b']);
-      expect(await raw.pTTL(`${prefix}user:alice`)).toBeGreaterThanOrEqual(
-        await raw.pTTL(`${prefix}sess:b`),
+      expect(await indexOf('alice')).toEqual(['a', 'b']);
+      expect(await raw.pttl(keys().userOfSession('b', 'alice'))).toBeGreaterThanOrEqual(
+        await raw.pttl(keys().session('b')),
       );
       // The session's own TTL follows its cookie (plus the collection grace).
-      const ttl = await raw.pTTL(`${prefix}sess:b`);
+      const ttl = await raw.pttl(keys().session('b'));
       expect(ttl).toBeGreaterThan(50_000);
       expect(ttl).toBeLessThanOrEqual(60_000);
 
       await store.setSession('a', sessionFor(now, { userId: 'bob' }));
-      expect(await raw.sMembers(`${prefix}user:alice`)).toEqual(['b']);
-      expect(await raw.sMembers(`${prefix}user:bob`)).toEqual(['a']);
+      expect(await indexOf('alice')).toEqual(['b']);
+      expect(await indexOf('bob')).toEqual(['a']);
       await store.destroySession('b');
-      expect(await raw.exists(`${prefix}user:alice`)).toBe(0);
+      expect(await indexKeysOf('alice')).toBe(0);
+    });
+
+    it('puts a session and its index entry under one hash tag (one Cluster slot)', () => {
+      for (const sid of ['a', 'b', 'session-id-xyz']) {
+        const tag = /\{[^}]*\}/.exec(keys().session(sid))?.[0];
+        expect(tag).toBeDefined();
+        expect(keys().userOfSession(sid, 'alice')).toContain(`${tag}user:alice`);
+      }
     });
 
     it('prunes members whose session Redis expired by itself, on sweep', async () => {
@@ -129,27 +141,48 @@ describe('RedisSessionStore', () => {
       await store.setSession('live', sessionFor(now, { userId: 'alice' }));
       await store.setSession('gone-too', sessionFor(now, { userId: 'bob' }));
       // As Redis does when a key's TTL runs out: the key goes, the set member stays.
-      await raw.del([`${prefix}sess:gone`, `${prefix}sess:gone-too`]);
+      await raw.del(keys().session('gone'), keys().session('gone-too'));
       expect(await sessionIdsOfUser(store, 'alice')).toEqual(['live']);
-      expect(await raw.exists(`${prefix}user:bob`)).toBe(1);
+      expect(await indexKeysOf('bob')).toBe(1);
       await store.sweep();
-      expect(await raw.sMembers(`${prefix}user:alice`)).toEqual(['live']);
-      expect(await raw.exists(`${prefix}user:bob`)).toBe(0);
+      expect(await indexOf('alice')).toEqual(['live']);
+      expect(await indexKeysOf('bob')).toBe(0);
       expect(await redisKeyCount(raw, prefix)).toBe(2);
+    });
+
+    it('a member left in the old user’s set (the second step of a move undone) is harmless: not listed, not revoked, pruned', async () => {
+      const store = await open();
+      await store.setSession('s1', sessionFor(now, { userId: 'bob' }));
+      // As if s1 had been alice's and the SREM after the move never ran.
+      await raw.sadd(keys().userOfSession('s1', 'alice'), 's1');
+      expect(await store.sessionsOfUser('alice')).toEqual({});
+      expect(await store.destroyUser('alice')).toBe(0);
+      expect((await store.getSession('s1'))?.user?.id).toBe('bob');
+      await raw.sadd(keys().userOfSession('s1', 'alice'), 's1');
+      await store.sweep();
+      expect(await indexKeysOf('alice')).toBe(0);
+      expect(await indexOf('bob')).toEqual(['s1']);
     });
 
     it('sweeps a large user set page by page (SSCAN)', async () => {
       const store = await open();
-      for (let i = 0; i < 320; i += 1) {
+      // 320 sessions in one shard, so that one set holds more than a page of members.
+      const tagOf = (sid: string): string =>
+        keys().session(sid).slice(prefix.length).split('}')[0] ?? '';
+      const sids: string[] = [];
+      for (let i = 0; sids.length < 320; i += 1) {
+        if (tagOf(`s${i}`) === tagOf('s0')) sids.push(`s${i}`);
+      }
+      for (const [i, sid] of sids.entries()) {
         await store.setSession(
-          `s${i}`,
+          sid,
           sessionFor(now, { userId: 'alice', ttlMs: i < 100 ? 100 : 60_000 }),
         );
       }
-      await raw.del(Array.from({ length: 10 }, (_, i) => `${prefix}sess:s${100 + i}`));
+      await raw.del(...sids.slice(100, 110).map((sid) => keys().session(sid)));
       now += 100;
       expect(await store.sweep()).toBe(100);
-      expect(await raw.sCard(`${prefix}user:alice`)).toBe(210);
+      expect(await raw.scard(keys().userOfSession('s0', 'alice'))).toBe(210);
       expect(await sessionIdsOfUser(store, 'alice')).toHaveLength(210);
     });
 
@@ -168,8 +201,8 @@ describe('RedisSessionStore', () => {
         parts.push(key);
         const type = await raw.type(key);
         if (type === 'string') parts.push((await raw.get(key)) ?? '');
-        else if (type === 'hash') parts.push(JSON.stringify(await raw.hGetAll(key)));
-        else if (type === 'set') parts.push(...(await raw.sMembers(key)));
+        else if (type === 'hash') parts.push(JSON.stringify(await raw.hgetall(key)));
+        else if (type === 'set') parts.push(...(await raw.smembers(key)));
         else throw new Error(`unexpected ${type} key ${key}`);
       }
       const dump = parts.join('\n');

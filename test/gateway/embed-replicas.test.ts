@@ -1,5 +1,7 @@
 import { ADMIN_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
+import type { RedisSettings } from '../../config/types';
+import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { carryCookies, startRedisReplica } from '../support/replica-helpers';
 import { expectProblem } from '../support/expect-problem';
@@ -7,30 +9,24 @@ import { expectProblem } from '../support/expect-problem';
 // A popup's login answered by one replica is handed over on another (docs/embedded.md): the
 // staged login lives in the shared store, not in the process that made it.
 let redis: RedisServer;
-let emulator: GenesysEmulator;
-let a: Harness;
-let b: Harness;
+let cluster: RedisClusterSetup;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  emulator = await startEmulator();
-  const embedded = { EMBED_ORIGINS: 'genesys' };
-  a = await startRedisReplica(emulator, redis.url, 'embed-replicas:', embedded);
-  b = await startRedisReplica(emulator, redis.url, 'embed-replicas:', embedded);
-  emulator.addClient({
-    id: TEST_CLIENT_ID,
-    secret: TEST_CLIENT_SECRET,
-    name: 'tokens-bff replicas',
-    redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
-  });
-});
+  cluster = await startRedisCluster();
+}, 60_000);
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await emulator?.close();
   await redis?.stop();
+  await cluster?.stop();
 });
+
+// On one Redis, and on a three-primary Cluster, where the staged login's key (the code's hash)
+// falls in whatever slot it falls in (docs/redis.md#key-layout).
+const TOPOLOGIES: [string, () => string | RedisSettings][] = [
+  ['one Redis', () => redis.url],
+  ['a Redis Cluster', () => ({ clusterNodes: cluster.nodes })],
+];
 
 const handoff = (frame: ReturnType<Harness['client']>, code: string) =>
   frame.request('POST', '/auth/handoff', {
@@ -39,7 +35,32 @@ const handoff = (frame: ReturnType<Harness['client']>, code: string) =>
     body: JSON.stringify({ code }),
   });
 
-describe('popup login across two replicas on one Redis', () => {
+describe.each(TOPOLOGIES)('popup login across two replicas on %s', (_name, target) => {
+  let emulator: GenesysEmulator;
+  let a: Harness;
+  let b: Harness;
+  let runs = 0;
+
+  beforeEach(async () => {
+    emulator = await startEmulator();
+    const embedded = { EMBED_ORIGINS: 'genesys' };
+    const keyPrefix = `embed-replicas-${(runs += 1)}:`;
+    a = await startRedisReplica(emulator, target(), keyPrefix, embedded);
+    b = await startRedisReplica(emulator, target(), keyPrefix, embedded);
+    emulator.addClient({
+      id: TEST_CLIENT_ID,
+      secret: TEST_CLIENT_SECRET,
+      name: 'tokens-bff replicas',
+      redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
+    });
+  });
+
+  afterEach(async () => {
+    await a?.close();
+    await b?.close();
+    await emulator?.close();
+  });
+
   it('stages the login on replica A and hands it over on replica B, once', async () => {
     const frameOnA = a.client();
     const asked = await frameOnA.request('POST', '/auth/popup', { csrf: true });

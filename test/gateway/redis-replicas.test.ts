@@ -10,6 +10,8 @@ import {
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
+import type { RedisSettings } from '../../config/types';
+import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import {
   startRedisReplica,
@@ -23,15 +25,25 @@ import { sessionIdsOfUser } from '../support/store-contents';
 const TOKEN_SECONDS = 300;
 
 let redis: RedisServer;
+let cluster: RedisClusterSetup;
 let prefixes = 0;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-});
+  cluster = await startRedisCluster();
+}, 60_000);
 
 afterAll(async () => {
   await redis?.stop();
+  await cluster?.stop();
 });
+
+// The same behaviour on one Redis and on a three-primary Cluster, where a user's sessions and
+// their index entries sit in several slots (docs/redis.md#key-layout).
+const TOPOLOGIES: [string, () => string | RedisSettings][] = [
+  ['one Redis', () => redis.url],
+  ['a Redis Cluster', () => ({ clusterNodes: cluster.nodes })],
+];
 
 function refreshCount(emulator: GenesysEmulator): number {
   return emulator
@@ -47,7 +59,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Pr
   }
 }
 
-describe('two gateway replicas on one Redis', () => {
+describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
   let emulator: GenesysEmulator;
   let a: Harness;
   let b: Harness;
@@ -67,7 +79,7 @@ describe('two gateway replicas on one Redis', () => {
     emulator = await startEmulator();
     // One key prefix per test: the replicas share it, other tests do not see it.
     const keyPrefix = `replicas-${(prefixes += 1)}:`;
-    const replica = (): Promise<Harness> => startRedisReplica(emulator, redis.url, keyPrefix);
+    const replica = (): Promise<Harness> => startRedisReplica(emulator, target(), keyPrefix);
     a = await replica();
     b = await replica();
     registerClient();
@@ -207,58 +219,60 @@ describe('two gateway replicas on one Redis', () => {
     });
   });
 
-  describe('when Redis is down', () => {
-    it('/session answers 503 within 2 s, /readyz 503, /healthz 200, and after Redis is back everything works again', async () => {
-      const onA = await a.login(AGENT_USER);
-      await redis.kill();
+  // Killing and pausing the one server; a Cluster node's outage is a failure mode of its own.
+  if (topology === 'one Redis')
+    describe('when Redis is down', () => {
+      it('/session answers 503 within 2 s, /readyz 503, /healthz 200, and after Redis is back everything works again', async () => {
+        const onA = await a.login(AGENT_USER);
+        await redis.kill();
 
-      const [session, sessionMs] = await timed(() => onA.get('/session', { csrf: true }));
-      expectStoreDown(session, sessionMs);
-      for (const replica of [a, b]) {
-        const [ready, readyMs] = await timed(() => replica.client().get('/readyz'));
-        expectStoreDown(ready, readyMs);
-        expect((await replica.client().get('/healthz')).status).toBe(200);
-      }
-      // A login cannot record its one-time state: 503 too, not a 500 or a hang.
-      const newcomer = b.client();
-      emulator.autoApprove(AGENT_USER.id);
-      const start = await newcomer.get('/auth/login');
-      const authorize = await newcomer.get(start.location ?? '');
-      const [callback, callbackMs] = await timed(() => newcomer.get(authorize.location ?? ''));
-      expectStoreDown(callback, callbackMs);
-
-      await redis.restart();
-      for (const replica of [a, b]) {
-        await eventually(async () => (await replica.client().get('/readyz')).status === 200);
-      }
-      // The restarted Redis is empty (no persistence here): the old session is gone, not broken.
-      expect((await onA.get('/session', { csrf: true })).status).toBe(401);
-      const fresh = await a.login(AGENT_USER);
-      expect((await fresh.get('/session', { csrf: true })).status).toBe(200);
-      expect((await carryCookies(fresh, b.client()).get('/session', { csrf: true })).status).toBe(
-        200,
-      );
-      const errors = await a.metrics.registry.getSingleMetricAsString(
-        'bff_session_store_errors_total',
-      );
-      expect(errors).toMatch(/bff_session_store_errors_total [1-9]/);
-    });
-
-    it('a Redis that stops answering gets 503 within 2 s too, and the same session works once it answers again', async () => {
-      const onA = await a.login(AGENT_USER);
-      const onB = carryCookies(onA, b.client());
-      redis.pause();
-      try {
-        const [session, sessionMs] = await timed(() => onB.get('/session', { csrf: true }));
+        const [session, sessionMs] = await timed(() => onA.get('/session', { csrf: true }));
         expectStoreDown(session, sessionMs);
-        const [ready, readyMs] = await timed(() => a.client().get('/readyz'));
-        expectStoreDown(ready, readyMs);
-        expect((await b.client().get('/healthz')).status).toBe(200);
-      } finally {
-        redis.resume();
-      }
-      expect((await onB.get('/session', { csrf: true })).status).toBe(200);
-      expect((await onA.get('/session', { csrf: true })).status).toBe(200);
+        for (const replica of [a, b]) {
+          const [ready, readyMs] = await timed(() => replica.client().get('/readyz'));
+          expectStoreDown(ready, readyMs);
+          expect((await replica.client().get('/healthz')).status).toBe(200);
+        }
+        // A login cannot record its one-time state: 503 too, not a 500 or a hang.
+        const newcomer = b.client();
+        emulator.autoApprove(AGENT_USER.id);
+        const start = await newcomer.get('/auth/login');
+        const authorize = await newcomer.get(start.location ?? '');
+        const [callback, callbackMs] = await timed(() => newcomer.get(authorize.location ?? ''));
+        expectStoreDown(callback, callbackMs);
+
+        await redis.restart();
+        for (const replica of [a, b]) {
+          await eventually(async () => (await replica.client().get('/readyz')).status === 200);
+        }
+        // The restarted Redis is empty (no persistence here): the old session is gone, not broken.
+        expect((await onA.get('/session', { csrf: true })).status).toBe(401);
+        const fresh = await a.login(AGENT_USER);
+        expect((await fresh.get('/session', { csrf: true })).status).toBe(200);
+        expect((await carryCookies(fresh, b.client()).get('/session', { csrf: true })).status).toBe(
+          200,
+        );
+        const errors = await a.metrics.registry.getSingleMetricAsString(
+          'bff_session_store_errors_total',
+        );
+        expect(errors).toMatch(/bff_session_store_errors_total [1-9]/);
+      });
+
+      it('a Redis that stops answering gets 503 within 2 s too, and the same session works once it answers again', async () => {
+        const onA = await a.login(AGENT_USER);
+        const onB = carryCookies(onA, b.client());
+        redis.pause();
+        try {
+          const [session, sessionMs] = await timed(() => onB.get('/session', { csrf: true }));
+          expectStoreDown(session, sessionMs);
+          const [ready, readyMs] = await timed(() => a.client().get('/readyz'));
+          expectStoreDown(ready, readyMs);
+          expect((await b.client().get('/healthz')).status).toBe(200);
+        } finally {
+          redis.resume();
+        }
+        expect((await onB.get('/session', { csrf: true })).status).toBe(200);
+        expect((await onA.get('/session', { csrf: true })).status).toBe(200);
+      });
     });
-  });
 });

@@ -4,7 +4,7 @@ import { freePort } from './gateway-harness';
 /** A real redis-server on 127.0.0.1 that a test owns: it can crash it, freeze it and bring it back. */
 export interface RedisServer {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`rediss://` when started with `tls`) */
   readonly url: string;
   /** SIGKILL, as a crash: clients see the connection drop. Resolves once the process is gone. */
   kill(): Promise<void>;
@@ -22,31 +22,82 @@ export interface RedisServer {
 
 const READY_TIMEOUT_MS = 10_000;
 
-function assertInstalled(): void {
-  const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
+/** How a test wants its redis-server: extra arguments (ACL, replication, cluster) and TLS. */
+export interface RedisServerOptions {
+  /** More `redis-server` arguments, after the port and persistence ones. */
+  readonly args?: readonly string[];
+  /** Serve TLS only, on the port, with these PEM files (support/redis-tls.ts makes them). */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** Working folder (cluster state files); a test that passes one removes it. */
+  readonly dir?: string;
+}
+
+/** Throws a clear error when `command` (a Debian package's) is not installed. */
+export function assertInstalled(
+  command = 'redis-server',
+  pkg = 'redis-server',
+  versionArgs: readonly string[] = ['--version'],
+): void {
+  const probe = spawnSync(command, versionArgs, { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) {
     throw new Error(
-      'redis-server is not installed, and the Redis tests need a real one: run `apt-get install redis-server` (Debian package redis-server)',
+      `${command} is not installed, and the Redis tests need a real one: run \`apt-get install ${pkg}\` (Debian package ${pkg})`,
     );
   }
 }
 
-function launch(port: number): Promise<ChildProcess> {
-  // No persistence: each start is an empty Redis, and nothing is written to the working tree.
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+function serverArgs(port: number, options: RedisServerOptions): string[] {
+  const listen = options.tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        options.tls.cert,
+        '--tls-key-file',
+        options.tls.key,
+        '--tls-ca-cert-file',
+        options.tls.ca,
+        // The gateway proves who it is with its ACL password, not a client certificate.
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
+  return [
+    ...listen,
+    '--bind',
+    '127.0.0.1',
+    // No persistence: each start is an empty Redis, and nothing is written to the working tree.
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    ...(options.dir ? ['--dir', options.dir] : []),
+    ...(options.args ?? []),
+  ];
+}
+
+/**
+ * Starts `command` (redis-server, or redis-sentinel with its config file) and resolves once it
+ * logs that it is ready.
+ */
+export function launch(
+  args: readonly string[],
+  label: string,
+  command = 'redis-server',
+  readyLine = 'Ready to accept connections',
+): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`redis-server on port ${port} did not start: ${output}`));
+      reject(new Error(`${label} did not start: ${output}`));
     }, READY_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      if (output.includes(readyLine)) {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
         // Keep draining, so a full pipe never blocks the server.
@@ -58,21 +109,24 @@ function launch(port: number): Promise<ChildProcess> {
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server on port ${port} exited with ${code}: ${output}`));
+      reject(new Error(`${label} exited with ${code}: ${output}`));
     });
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
+/** Resolves once `child` has exited (at once if it has). */
+export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Starts redis-server on a free loopback port; throws a clear error when it is not installed. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   assertInstalled();
   const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  const start = (): Promise<ChildProcess> =>
+    launch(serverArgs(port, options), `redis-server on port ${port}`);
+  let child: ChildProcess | undefined = await start();
 
   async function end(signal: NodeJS.Signals): Promise<void> {
     const running = child;
@@ -87,15 +141,15 @@ export async function startRedisServer(): Promise<RedisServer> {
 
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     kill: () => end('SIGKILL'),
     async restart() {
       await end('SIGKILL');
-      child = await launch(port);
+      child = await start();
     },
     async ensureRunning() {
       if (child) child.kill('SIGCONT');
-      else child = await launch(port);
+      else child = await start();
     },
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),

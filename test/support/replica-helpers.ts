@@ -1,3 +1,4 @@
+import type { RedisSettings } from '../../config/types';
 import type { GenesysEmulator } from '../../emulator/genesys-emulator';
 import { RedisSessionStore } from '../../server/stores/redis/store';
 import { startHarness, type Harness } from './gateway-harness';
@@ -26,22 +27,37 @@ export function expectStoreDown(res: ClientResponse, ms: number): void {
   expect(ms).toBeLessThan(STORE_DOWN_BUDGET_MS);
 }
 
+/** The environment that names `redis` (the harness checks it with loadConfig, as main does). */
+function redisEnv(redis: RedisSettings): Record<string, string> {
+  const list = (endpoints: readonly { host: string; port: number }[]): string =>
+    endpoints.map(({ host, port }) => `${host}:${port}`).join(',');
+  if (redis.url !== undefined) return { REDIS_URL: redis.url };
+  if (redis.sentinels !== undefined) {
+    return {
+      REDIS_SENTINELS: list(redis.sentinels),
+      REDIS_SENTINEL_MASTER: redis.sentinelMaster ?? '',
+    };
+  }
+  return { REDIS_CLUSTER_NODES: list(redis.clusterNodes ?? []) };
+}
+
 /**
- * One gateway replica on the Redis at `redisUrl`, against `emulator`: replicas started with the
- * same `keyPrefix` share their sessions, and other tests do not see them. `env` adds to its
- * configuration.
+ * One gateway replica on `redis` (a URL, Sentinels or a Cluster), against `emulator`: replicas
+ * started with the same `keyPrefix` share their sessions, and other tests do not see them. `env`
+ * adds to its configuration.
  */
 export function startRedisReplica(
   emulator: GenesysEmulator,
-  redisUrl: string,
+  redis: string | RedisSettings,
   keyPrefix: string,
   env: Record<string, string> = {},
 ): Promise<Harness> {
+  const settings = typeof redis === 'string' ? { url: redis } : redis;
   return startHarness({
     emulator,
-    env: { SESSION_STORE: 'redis', REDIS_URL: redisUrl, ...env },
+    env: { SESSION_STORE: 'redis', ...redisEnv(settings), ...env },
     store: async (clock) => {
-      const store = new RedisSessionStore({ url: redisUrl, keyPrefix, clock, sweepIntervalMs: 0 });
+      const store = new RedisSessionStore({ ...settings, keyPrefix, clock, sweepIntervalMs: 0 });
       await store.connect();
       return store;
     },

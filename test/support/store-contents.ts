@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { createClient } from 'redis';
+import { Cluster, type Redis } from 'ioredis';
 import type { SessionRepository } from '../../server/stores/contract';
 import { sessionUserId } from '../../server/stores/session-data';
 import type { MemoryBacking } from '../../server/stores/memory';
@@ -57,14 +57,22 @@ function sqliteCount(file: string, sql: string): number {
   }
 }
 
-/** Keys under `prefix` in Redis (expired sessions and index entries included), read with `client`. */
-export async function redisKeyCount(
-  client: ReturnType<typeof createClient>,
-  prefix: string,
-): Promise<number> {
+/**
+ * Keys under `prefix` in Redis (expired sessions and index entries included), read with `client`:
+ * on a Cluster, those of every primary.
+ */
+export async function redisKeyCount(client: Redis | Cluster, prefix: string): Promise<number> {
   // SCAN MATCH takes a glob: escaped, a prefix holding * ? [ ] or \ matches only itself.
   const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  const keys: string[] = [];
-  for await (const key of client.scanIterator({ MATCH: match, COUNT: 200 })) keys.push(key);
-  return keys.length;
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+  let count = 0;
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 200);
+      cursor = next;
+      count += keys.length;
+    } while (cursor !== '0');
+  }
+  return count;
 }

@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { createClient } from 'redis';
+import type { RedisSettings } from '../../../config/types';
 import { withTimeout } from '../../core/timeout';
 import { StoreUnavailableError, toStoreUnavailable } from '../errors';
 import type { StoreLogger } from '../options';
+import { Cluster } from 'ioredis';
+import { createRedisClient, describeRedis, type RedisClient } from './client';
 import type { Script } from './scripts';
 
-/** How the store reaches Redis. */
-export interface RedisConnectionOptions {
-  /** `redis://` or `rediss://` URL (REDIS_URL). */
-  url: string;
+/** How the store reaches Redis: one of `url`, `sentinels` or `clusterNodes` (config/types.ts). */
+export interface RedisConnectionOptions extends RedisSettings {
   /** How long one Redis command may take before the operation fails with StoreUnavailableError. Default 1000 ms. */
   commandTimeoutMs?: number;
   /** How long `connect()` keeps trying before start-up fails. Default 5000 ms. */
@@ -17,62 +17,59 @@ export interface RedisConnectionOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** A Redis reply, as node-redis hands it over for a raw command. */
+/** A Redis reply to a raw command (RESP2). */
 export type Reply = string | number | null | Reply[];
 
+// Errors that retrying cannot mend: at start-up they end the attempts at once, so a wrong CA or
+// password fails in one clear line instead of after startupTimeoutMs of the same error.
+const FATAL_AT_START =
+  /certificate|self[- ]signed|CERT_|WRONGPASS|NOAUTH|NOPERM|invalid username-password/i;
+
 /**
- * One Redis connection that fails fast: every command fails with StoreUnavailableError within
- * about `commandTimeoutMs` while Redis is down or slow (no command is queued for later); the
- * connection comes back by itself, and logs when it is lost and restored.
+ * One connection to Redis (a server, a primary found through Sentinels, or a Cluster) that fails
+ * fast: every command fails with StoreUnavailableError within about `commandTimeoutMs` while
+ * Redis is down or slow (no command is queued for later); the connection comes back by itself,
+ * follows a Sentinel failover, and logs once when it is lost and once when it is restored.
  */
 export class RedisConnection {
-  private readonly client: ReturnType<typeof createClient>;
-  private subscriber: ReturnType<typeof createClient> | undefined;
+  private readonly client: RedisClient;
+  private subscriber: RedisClient | undefined;
+  private readonly listeners = new Map<string, ((message: string) => void)[]>();
   private readonly logger: StoreLogger;
   private readonly target: string;
   private readonly commandTimeoutMs: number;
   private readonly startupTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
   private connectStartedAt = 0;
+  private lastError: unknown;
   private everReady = false;
   private down = false;
   private closed = false;
 
-  /** Builds the connection; nothing is connected until `connect()`. `scripts` are loaded on each (re)connect. */
-  constructor(options: RedisConnectionOptions, logger: StoreLogger, scripts: readonly Script[]) {
+  /** Builds the connection; nothing is connected until `connect()`. */
+  constructor(options: RedisConnectionOptions, logger: StoreLogger) {
     this.logger = logger;
-    this.target = describeTarget(options.url);
+    this.target = describeRedis(options);
     this.commandTimeoutMs = options.commandTimeoutMs ?? 1000;
     this.startupTimeoutMs = options.startupTimeoutMs ?? 5000;
     this.maxReconnectDelayMs = options.maxReconnectDelayMs ?? 2000;
-    this.client = createClient({
-      url: options.url,
-      // Without this, node-redis holds commands while disconnected and answers them whenever
-      // Redis is back: requests would hang instead of getting their 503 within 2 s
-      // (docs/contract.md#upstream-and-store-failures).
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: Math.max(this.commandTimeoutMs, 1000),
-        reconnectStrategy: (retries) => this.reconnectDelay(retries),
-      },
+    this.client = createRedisClient(options, {
+      connectTimeoutMs: Math.max(this.commandTimeoutMs, 1000),
+      retry: (attempt) => this.reconnectDelay(attempt),
     });
-    // node-redis emits 'error' on every failed attempt; unhandled, it would end the process.
+    // ioredis emits 'error' on every failed attempt; unhandled, it would end the process.
     this.client.on('error', (err: unknown) => {
-      if (this.down || this.closed) return;
+      this.lastError = err;
+    });
+    this.client.on('close', () => {
+      if (this.down || this.closed || !this.everReady) return;
       this.down = true;
-      if (this.everReady) {
-        this.logger.warn(
-          { err, redis: this.target },
-          'session store: Redis connection lost; reconnecting',
-        );
-      }
+      this.logger.warn(
+        { err: this.lastError, redis: this.target },
+        'session store: Redis connection lost; reconnecting',
+      );
     });
     this.client.on('ready', () => {
-      // Loaded before any other command on this connection (a restarted Redis has forgotten
-      // them): a NOSCRIPT retry would cost a round trip and let later commands overtake.
-      for (const s of scripts) {
-        this.client.sendCommand(['SCRIPT', 'LOAD', s.source]).catch(() => undefined);
-      }
       if (this.down && this.everReady) {
         this.logger.warn({ redis: this.target }, 'session store: Redis connection restored');
       }
@@ -89,14 +86,16 @@ export class RedisConnection {
     if (this.closed) throw new StoreUnavailableError('session store is closed');
     this.connectStartedAt = performance.now();
     try {
-      await this.client.connect();
+      await untilReady(this.client, () => this.lastError);
+      // A Cluster client opens its connection to each primary at first use: opened here, a
+      // primary that cannot be reached fails start-up, and the first requests pay no connect.
+      await Promise.all(this.primaries().map((send) => send(['PING'])));
     } catch (err) {
       this.closed = true;
-      // node-redis reports the last socket error beside the reason the retries stopped.
-      const cause = (err as { socketError?: unknown }).socketError ?? err;
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      throw new StoreUnavailableError(`cannot connect to Redis at ${this.target}: ${reason}`, {
-        cause,
+      this.client.disconnect();
+      const reason = messageOf(err) ?? String(err);
+      throw new StoreUnavailableError(`cannot connect to ${this.target}: ${reason}`, {
+        cause: err,
       });
     }
     // close() during the first attempts ends the attempts, and connect() with them.
@@ -108,11 +107,12 @@ export class RedisConnection {
    * offline (at once) or does not answer within commandTimeoutMs. The command is handed to the
    * connection synchronously, so operations reach Redis in the order they were called.
    */
-  call(args: string[]): Promise<Reply> {
+  call(args: readonly string[]): Promise<Reply> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('session store is closed'));
+    const [command = '', ...rest] = args;
     let sent: Promise<Reply>;
     try {
-      sent = this.client.sendCommand<Reply>(args);
+      sent = this.client.call(command, ...rest) as Promise<Reply>;
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -121,62 +121,93 @@ export class RedisConnection {
     });
   }
 
-  /** Runs a script by its SHA, sending it in full when Redis does not know it. */
-  async eval(s: Script, keys: string[], args: string[]): Promise<Reply> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.call(['EVALSHA', s.sha, ...tail]);
-    } catch (err) {
-      // A restarted (or flushed) Redis has forgotten the script: send it in full once.
-      const message = (err as { cause?: { message?: unknown } }).cause?.message;
-      if (typeof message !== 'string' || !message.startsWith('NOSCRIPT')) throw err;
-      return this.call(['EVAL', s.source, ...tail]);
-    }
+  /**
+   * Runs a script. Always EVAL, never EVALSHA: no NOSCRIPT round trip after a restart or a
+   * failover (a promoted replica or another Cluster node has its own script cache), so calls
+   * reach Redis in the order they were made; the cost is the script's few hundred bytes.
+   */
+  eval(s: Script, keys: readonly string[], args: readonly string[]): Promise<Reply> {
+    return this.call(['EVAL', s.source, String(keys.length), ...keys, ...args]);
+  }
+
+  /** Every primary, for commands that each must see (SCAN): the one server, or each Cluster primary. */
+  primaries(): ((args: readonly string[]) => Promise<Reply>)[] {
+    if (!(this.client instanceof Cluster)) return [(args) => this.call(args)];
+    return this.client.nodes('master').map((node) => (args: readonly string[]) => {
+      if (this.closed) return Promise.reject(new StoreUnavailableError('session store is closed'));
+      const [command = '', ...rest] = args;
+      const sent = node.call(command, ...rest) as Promise<Reply>;
+      return withTimeout(sent, this.commandTimeoutMs, () => this.timedOut()).catch(
+        (err: unknown) => {
+          throw toStoreUnavailable(err, 'session store (Redis) is unavailable');
+        },
+      );
+    });
   }
 
   /**
    * Listens on `channel` over a connection of its own (a subscribed connection takes no other
-   * commands). It reconnects like the main one, and node-redis subscribes it again when it does;
-   * messages published while it is away are lost (a Broadcast is best effort).
+   * commands). It reconnects like the main one and subscribes again when it does; messages
+   * published while it is away are lost (a Broadcast is best effort). In a Cluster, PUBLISH
+   * reaches every node, so one subscribed node hears all.
    */
   async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
     if (this.closed) throw new StoreUnavailableError('session store is closed');
     if (!this.subscriber) {
-      const subscriber = this.client.duplicate();
+      // A subscribed connection takes no other command, so the subscriber is a copy of its own.
+      const subscriber: RedisClient =
+        this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate();
+      let lastError: unknown;
       subscriber.on('error', (err: unknown) => {
-        if (!this.closed)
+        lastError = err;
+        if (!this.closed && this.everReady) {
           this.logger.warn({ err, redis: this.target }, 'session events: Redis subscriber error');
+        }
+      });
+      subscriber.on('message', (from: string, message: string) => {
+        for (const l of this.listeners.get(from) ?? []) l(message);
       });
       this.subscriber = subscriber;
-      await withTimeout(subscriber.connect(), this.startupTimeoutMs, () => this.timedOut());
+      await withTimeout(
+        untilReady(subscriber, () => lastError),
+        this.startupTimeoutMs,
+        () => this.timedOut(),
+      );
     }
-    await this.subscriber.subscribe(channel, listener);
+    const subscribed = this.subscriber;
+    const known = this.listeners.get(channel);
+    if (known) {
+      known.push(listener);
+      return;
+    }
+    this.listeners.set(channel, [listener]);
+    await withTimeout(subscribed.subscribe(channel), this.startupTimeoutMs, () => this.timedOut());
   }
 
   /** Quits (or, while Redis is away, drops) the connection; later commands fail. */
   async close(): Promise<void> {
-    if (this.closed && !this.client.isOpen) return;
+    if (this.closed && this.client.status === 'end') return;
     this.closed = true;
-    await this.subscriber?.disconnect().catch(() => undefined);
+    this.subscriber?.disconnect();
     try {
-      if (this.client.isReady) {
+      if (this.client.status === 'ready') {
         await withTimeout(this.client.quit(), this.commandTimeoutMs, () => this.timedOut());
-      } else if (this.client.isOpen) {
-        // Down or reconnecting: stop the reconnect loop instead of waiting for Redis.
-        await this.client.disconnect();
       }
     } catch {
       // Closing is best effort: the connection is abandoned either way.
     }
+    // Down or reconnecting: stop the reconnect loop instead of waiting for Redis.
+    this.client.disconnect();
   }
 
-  private reconnectDelay(retries: number): number | Error {
-    if (this.closed) return new Error('session store is closed');
-    if (!this.everReady && performance.now() - this.connectStartedAt >= this.startupTimeoutMs) {
-      return new Error(`gave up after ${this.startupTimeoutMs} ms`);
+  private reconnectDelay(attempt: number): number | null {
+    if (this.closed) return null;
+    if (!this.everReady) {
+      if (FATAL_AT_START.test(messageOf(this.lastError) ?? '')) return null;
+      if (performance.now() - this.connectStartedAt >= this.startupTimeoutMs) return null;
     }
     // Exponential backoff with jitter, so replicas do not reconnect in lockstep.
-    const base = Math.min(50 * 2 ** Math.min(retries, 10), this.maxReconnectDelayMs);
+    const base = Math.min(50 * 2 ** Math.min(attempt, 10), this.maxReconnectDelayMs);
     return Math.round(base / 2 + Math.random() * (base / 2));
   }
 
@@ -185,12 +216,30 @@ export class RedisConnection {
   }
 }
 
-// Names the Redis in messages and logs without its credentials or database path.
-function describeTarget(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}`;
-  } catch {
-    return 'the configured REDIS_URL';
-  }
+/**
+ * Starts `client` and resolves once it is ready; rejects with the last error once it gives up
+ * (its retry strategy said stop). ioredis's own connect() rejects at the first failed attempt
+ * while the retries go on, which is not what start-up wants.
+ */
+function untilReady(client: RedisClient, lastError: () => unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      client.off('ready', onReady);
+      const err = lastError();
+      reject(messageOf(err) === undefined ? new Error('connection closed') : err);
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+    client.connect().catch(() => undefined);
+  });
+}
+
+// Duck-typed: errors raised by node:net come from another realm than a test's `Error` (jest).
+function messageOf(err: unknown): string | undefined {
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
 }

@@ -1,152 +1,96 @@
-import { createHash } from 'node:crypto';
-
-/** A Lua script run by SHA (EVALSHA), sent in full once Redis has forgotten it (NOSCRIPT). */
+/** A Lua script, sent with EVAL (connection.ts says why not EVALSHA). */
 export interface Script {
   readonly source: string;
-  readonly sha: string;
 }
 
 function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
+  return { source };
 }
 
-// Key layout under the prefix P (every step that changes a session changes its index entry in
-// the same script, so the two cannot drift):
-//   P sess:<sid>   HASH data (session JSON), exp (expiry, ms by the store clock), uid ('' for none)
-//   P user:<uid>   SET of sids; its TTL is at least that of its longest-lived member
-//   P claim:<key>  STRING expiry ms (claimOnce)
-//   P lock:<key>   STRING "<expiry ms>:<token>" (lock)
-// Keys of other sessions and users are built inside the scripts, so the store needs a single
-// Redis (or a primary with replicas), not Redis Cluster.
+// Every key a script touches is one of its KEYS, and all of them share the hash tag of one shard
+// (keys.ts), as Redis Cluster requires of a script. The one key a script could only learn inside
+// (the index of the user a session had before) is left to a second step: a member left behind by
+// a failure between the two lists a session that is gone or now another user's, which every
+// reader and the sweep already skip or prune. A session missing from its user's index (which a
+// revoke would miss) cannot happen: the session and its new index entry are written together.
 
-/** KEYS[1] sess; ARGV prefix, sid, data, exp, px, uid. Writes a session and moves its index entry. */
+/**
+ * KEYS sess, user (of ARGV uid, same shard); ARGV sid, data, exp, px, uid. Writes a session and its
+ * index entry in one step; returns the user it had before when that was another one ('' if not),
+ * whose index entry the caller then removes.
+ */
 export const SET_SESSION = script(`
-local old = redis.call('HGET', KEYS[1], 'uid')
-if old and old ~= '' and old ~= ARGV[6] then
-  redis.call('SREM', ARGV[1] .. 'user:' .. old, ARGV[2])
+local old = redis.call('HGET', KEYS[1], 'uid') or ''
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'exp', ARGV[3], 'uid', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'exp', ARGV[4], 'uid', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if ARGV[6] ~= '' then
-  local user = ARGV[1] .. 'user:' .. ARGV[6]
-  redis.call('SADD', user, ARGV[2])
-  if redis.call('PTTL', user) < tonumber(ARGV[5]) then redis.call('PEXPIRE', user, ARGV[5]) end
-end
-return 1
+if old ~= ARGV[5] then return old end
+return ''
 `);
 
-/** KEYS[1] sess; ARGV prefix, sid, now ('' = whatever its expiry). Deletes a session and its index entry. */
+/**
+ * KEYS sess; ARGV now ('' = whatever its expiry). Deletes a session: { 1, its user ('' for
+ * none) } when it did, { 0 } when there was none or it had not expired by `now`. The caller then
+ * removes the index entry.
+ */
 export const DESTROY_SESSION = script(`
 local v = redis.call('HMGET', KEYS[1], 'exp', 'uid')
 if not v[1] then
   redis.call('DEL', KEYS[1])
-  return 0
+  return { 0 }
 end
-if ARGV[3] ~= '' and tonumber(v[1]) > tonumber(ARGV[3]) then return 0 end
+if ARGV[1] ~= '' and tonumber(v[1]) > tonumber(ARGV[1]) then return { 0 } end
 redis.call('DEL', KEYS[1])
-if v[2] and v[2] ~= '' then redis.call('SREM', ARGV[1] .. 'user:' .. v[2], ARGV[2]) end
-return 1
+return { 1, v[2] or '' }
 `);
 
 /**
- * ARGV cursor, pattern, count, now, withData. One SCAN page of sessions, read in the same atomic
- * step: { next cursor, key, data, key, data, … } of the live ones (data '' unless asked for).
+ * KEYS user, sess… (the sessions of some members of that set, one shard); ARGV uid, now, all
+ * ('1' revoke, '0' prune), sid… (the members, in the order of their keys). Members whose session
+ * is gone or now another user's leave the set; with all = '1' every session of the user is
+ * deleted (returns how many were live), with '0' the expired ones (returns how many).
  */
-export const SCAN_SESSIONS = script(`
-local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local out = { page[1] }
-for _, key in ipairs(page[2]) do
-  local v = redis.call('HMGET', key, 'exp', 'data')
-  if v[1] and tonumber(v[1]) > tonumber(ARGV[4]) then
-    out[#out + 1] = key
-    out[#out + 1] = ARGV[5] == '1' and v[2] or ''
-  end
-end
-return out
-`);
-
-/** KEYS[1] user; ARGV prefix, uid, now. Deletes every session of the user and the set; returns the live count. */
-export const DESTROY_USER = script(`
+export const END_USER_SESSIONS = script(`
 local n = 0
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. 'sess:' .. sid
-  local v = redis.call('HMGET', key, 'exp', 'uid')
-  if v[1] and v[2] == ARGV[2] then
-    if tonumber(v[1]) > tonumber(ARGV[3]) then n = n + 1 end
-    redis.call('DEL', key)
-  end
-end
-redis.call('DEL', KEYS[1])
-return n
-`);
-
-/** KEYS[1] user; ARGV prefix, uid, now, sid… Prunes members (one SSCAN page) whose session is gone or expired. */
-export const PRUNE_USER = script(`
-local n = 0
-for i = 4, #ARGV do
-  local key = ARGV[1] .. 'sess:' .. ARGV[i]
-  local v = redis.call('HMGET', key, 'exp', 'uid')
-  if not v[1] or v[2] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], ARGV[i])
-  elseif tonumber(v[1]) <= tonumber(ARGV[3]) then
-    redis.call('DEL', key)
-    redis.call('SREM', KEYS[1], ARGV[i])
-    n = n + 1
-  end
-end
-return n
-`);
-
-/**
- * KEYS user… (one SCAN page); ARGV prefix, now, most. Prunes sets of at most `most` members here,
- * in one step; returns { sessions deleted, keys of the larger sets (for PRUNE_USER by SSCAN) … }.
- */
-export const PRUNE_USERS = script(`
-local n = 0
-local out = { 0 }
-local skip = #ARGV[1] + 6
-for _, user in ipairs(KEYS) do
-  if redis.call('SCARD', user) > tonumber(ARGV[3]) then
-    out[#out + 1] = user
+for i = 2, #KEYS do
+  local sid = ARGV[i + 2]
+  local v = redis.call('HMGET', KEYS[i], 'exp', 'uid')
+  if not v[1] or v[2] ~= ARGV[1] then
+    redis.call('SREM', KEYS[1], sid)
   else
-    local uid = string.sub(user, skip)
-    for _, sid in ipairs(redis.call('SMEMBERS', user)) do
-      local key = ARGV[1] .. 'sess:' .. sid
-      local v = redis.call('HMGET', key, 'exp', 'uid')
-      if not v[1] or v[2] ~= uid then
-        redis.call('SREM', user, sid)
-      elseif tonumber(v[1]) <= tonumber(ARGV[2]) then
-        redis.call('DEL', key)
-        redis.call('SREM', user, sid)
-        n = n + 1
-      end
+    local live = tonumber(v[1]) > tonumber(ARGV[2])
+    if ARGV[3] == '1' or not live then
+      redis.call('DEL', KEYS[i])
+      redis.call('SREM', KEYS[1], sid)
+      if live == (ARGV[3] == '1') then n = n + 1 end
     end
   end
 end
-out[1] = n
-return out
+return n
 `);
 
-/** KEYS sess…; ARGV prefix, now. Deletes the expired sessions among KEYS (one SCAN page); returns how many. */
+/**
+ * KEYS sess… (one slot); ARGV now. Deletes the expired sessions among KEYS; returns how many. Their
+ * index entries go in the sweep's next pass (END_USER_SESSIONS), which finds them gone.
+ */
 export const SWEEP_SESSIONS = script(`
 local n = 0
-local skip = #ARGV[1] + 6
 for _, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'exp', 'uid')
-  if not v[1] then
+  local exp = redis.call('HGET', key, 'exp')
+  if not exp then
     redis.call('DEL', key)
-  elseif tonumber(v[1]) <= tonumber(ARGV[2]) then
+  elseif tonumber(exp) <= tonumber(ARGV[1]) then
     redis.call('DEL', key)
-    if v[2] and v[2] ~= '' then
-      redis.call('SREM', ARGV[1] .. 'user:' .. v[2], string.sub(key, skip))
-    end
     n = n + 1
   end
 end
 return n
 `);
 
-/** KEYS claim/lock…; ARGV now. Deletes the expired ones (value "<expiry>" or "<expiry>:<token>"). */
+/** KEYS claim/lock… (one slot); ARGV now. Deletes the expired ones (value "<expiry>" or "<expiry>:<token>"). */
 export const SWEEP_EXPIRING = script(`
 local n = 0
 for _, key in ipairs(KEYS) do
@@ -188,18 +132,3 @@ if v and string.match(v, ':(.*)$') == ARGV[1] then
 end
 return 0
 `);
-
-/** Every script, for loading them ahead of use. */
-export const SCRIPTS: readonly Script[] = [
-  SET_SESSION,
-  DESTROY_SESSION,
-  SCAN_SESSIONS,
-  DESTROY_USER,
-  PRUNE_USER,
-  PRUNE_USERS,
-  SWEEP_SESSIONS,
-  SWEEP_EXPIRING,
-  CLAIM,
-  LOCK,
-  UNLOCK,
-];

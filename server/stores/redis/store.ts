@@ -6,16 +6,15 @@ import { silentLogger, type StoreLogger, type StoreOptions } from '../options';
 import { deserializeSession, expiryRule, serializeSession, sessionUserId } from '../session-data';
 import type { ExpiryRule, SessionData } from '../session-data';
 import { startSweeper, type Sweeper } from '../sweeper';
-import { RedisConnection, type RedisConnectionOptions } from './connection';
+import { RedisConnection, type RedisConnectionOptions, type Reply } from './connection';
+import { groupBySlot } from './key-slot';
+import { RedisKeys } from './keys';
 import {
   CLAIM,
   DESTROY_SESSION,
-  DESTROY_USER,
+  END_USER_SESSIONS,
   LOCK,
-  PRUNE_USER,
-  PRUNE_USERS,
-  SCAN_SESSIONS,
-  SCRIPTS,
+  type Script,
   SET_SESSION,
   SWEEP_EXPIRING,
   SWEEP_SESSIONS,
@@ -39,23 +38,24 @@ export interface RedisSessionStoreOptions extends StoreOptions, RedisConnectionO
 const PAGE = 200;
 
 /**
- * The session store for many replicas (SESSION_STORE=redis), on one Redis connection. Every
- * operation fails with StoreUnavailableError within about `commandTimeoutMs` while Redis is down
- * or slow (no command is queued for later); the connection comes back by itself.
+ * The session store for many replicas (SESSION_STORE=redis), on one Redis, a primary found
+ * through Sentinels, or a Cluster (docs/redis.md). Every operation fails with
+ * StoreUnavailableError within about `commandTimeoutMs` while Redis is down or slow (no command
+ * is queued for later); the connection comes back by itself.
  */
 export class RedisSessionStore implements SessionStore {
   /** Session events between the replicas, over Redis pub/sub. */
   readonly broadcast: Broadcast = {
     publish: async (message) => {
-      await this.redis.call(['PUBLISH', `${this.prefix}events`, message]);
+      await this.redis.call(['PUBLISH', this.keys.channel, message]);
     },
-    subscribe: (listener) => this.redis.subscribe(`${this.prefix}events`, listener),
+    subscribe: (listener) => this.redis.subscribe(this.keys.channel, listener),
   };
   private readonly clock: () => number;
   private readonly logger: StoreLogger;
   private readonly expiresAt: ExpiryRule;
   private readonly redis: RedisConnection;
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   private readonly expiryGraceMs: number;
   private readonly sweepIntervalMs: number | undefined;
   private sweeper: Sweeper | undefined;
@@ -65,10 +65,10 @@ export class RedisSessionStore implements SessionStore {
     this.clock = options.clock ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.expiresAt = expiryRule(options);
-    this.prefix = options.keyPrefix ?? 'tokens-bff:';
+    this.keys = new RedisKeys(options.keyPrefix ?? 'tokens-bff:');
     this.expiryGraceMs = options.expiryGraceMs ?? 10_000;
     this.sweepIntervalMs = options.sweepIntervalMs;
-    this.redis = new RedisConnection(options, this.logger, SCRIPTS);
+    this.redis = new RedisConnection(options, this.logger);
   }
 
   /**
@@ -82,100 +82,95 @@ export class RedisSessionStore implements SessionStore {
 
   async getSession(sid: string): Promise<SessionData | null> {
     const now = this.clock();
-    const [data, exp] = (await this.redis.call(['HMGET', this.sessKey(sid), 'data', 'exp'])) as [
-      string | null,
-      string | null,
-    ];
+    const [data, exp] = (await this.redis.call([
+      'HMGET',
+      this.keys.session(sid),
+      'data',
+      'exp',
+    ])) as [string | null, string | null];
     if (data === null || exp === null) return null;
     // A session left behind is also dropped by Redis a grace period after its expiry.
     return liveSession({ data, expiresAt: Number(exp) }, now, (expiredBy) =>
-      this.redis.eval(
-        DESTROY_SESSION,
-        [this.sessKey(sid)],
-        [this.prefix, sid, expiredBy === undefined ? '' : String(expiredBy)],
-      ),
+      this.destroy(sid, expiredBy === undefined ? '' : String(expiredBy)),
     );
   }
 
   async setSession(sid: string, sess: SessionData): Promise<void> {
     const expiresAt = this.expiresAt(sess, this.clock());
-    await this.redis.eval(
+    const userId = sessionUserId(sess) ?? '';
+    const before = (await this.redis.eval(
       SET_SESSION,
-      [this.sessKey(sid)],
-      [
-        this.prefix,
-        sid,
-        serializeSession(sess),
-        String(expiresAt),
-        String(this.pxFor(expiresAt)),
-        sessionUserId(sess) ?? '',
-      ],
-    );
+      [this.keys.session(sid), this.keys.userOfSession(sid, userId)],
+      [sid, serializeSession(sess), String(expiresAt), String(this.pxFor(expiresAt)), userId],
+    )) as string;
+    if (before !== '') await this.leaveIndex(sid, before);
   }
 
   async destroySession(sid: string): Promise<boolean> {
-    return (
-      (await this.redis.eval(DESTROY_SESSION, [this.sessKey(sid)], [this.prefix, sid, ''])) === 1
-    );
+    return this.destroy(sid, '');
   }
 
   async allSessions(): Promise<Record<string, SessionData>> {
     const result: Record<string, SessionData> = {};
-    const skip = this.prefix.length + 'sess:'.length;
-    await this.scanSessions(true, (key, data) => {
+    await this.liveSessions(true, (sid, data) => {
       const sess = deserializeSession(data);
-      if (sess) result[key.slice(skip)] = sess;
+      if (sess) result[sid] = sess;
     });
     return result;
   }
 
   async countSessions(): Promise<number> {
     let count = 0;
-    await this.scanSessions(false, () => {
+    await this.liveSessions(false, () => {
       count += 1;
     });
     return count;
   }
 
   async clearSessions(): Promise<void> {
-    for (const kind of ['sess:', 'user:']) {
-      await this.scanKeys(`${globEscape(this.prefix)}${kind}*`, async (keys) => {
-        await this.redis.call(['UNLINK', ...keys]);
+    for (const pattern of [this.keys.sessionPattern, this.keys.userPattern]) {
+      await this.scanKeys(pattern, async (keys) => {
+        // One UNLINK per slot: a Cluster refuses a multi-key command across slots.
+        await Promise.all(groupBySlot(keys).map((group) => this.redis.call(['UNLINK', ...group])));
       });
     }
   }
 
   async sessionsOfUser(userId: string): Promise<Record<string, SessionData>> {
     const now = this.clock();
-    const sids = (await this.redis.call(['SMEMBERS', this.userKey(userId)])) as string[];
     const result: Record<string, SessionData> = {};
-    // One read each; a member whose session expired or went meanwhile is simply not listed.
-    for (const sid of sids) {
-      const [data, exp] = (await this.redis.call(['HMGET', this.sessKey(sid), 'data', 'exp'])) as [
-        string | null,
-        string | null,
-      ];
-      const sess = data !== null && exp !== null && Number(exp) > now && deserializeSession(data);
-      if (sess) result[sid] = sess;
-    }
+    await Promise.all(
+      this.keys.userInEveryShard(userId).map((userKey) =>
+        this.scanMembers(userKey, async (sids) => {
+          // One read each. A member whose session expired, went or now belongs to another
+          // user (a step left undone, docs/redis.md#failure-modes) is not listed.
+          const reads = await Promise.all(
+            sids.map((sid) =>
+              this.redis.call(['HMGET', this.keys.session(sid), 'data', 'exp', 'uid']),
+            ),
+          );
+          reads.forEach((reply, i) => {
+            const [data, exp, uid] = reply as [string | null, string | null, string | null];
+            const live = data !== null && Number(exp) > now && uid === userId;
+            const sess = live && deserializeSession(data);
+            if (sess) result[sids[i] as string] = sess;
+          });
+        }),
+      ),
+    );
     return result;
   }
 
   async destroyUser(userId: string): Promise<number> {
     if (userId === '') return 0;
-    const destroyed = await this.redis.eval(
-      DESTROY_USER,
-      [this.userKey(userId)],
-      [this.prefix, userId, String(this.clock())],
-    );
-    return destroyed as number;
+    return this.endUserSessions(userId, true, String(this.clock()));
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
     const now = this.clock();
     const claimed = await this.redis.eval(
       CLAIM,
-      [this.key('claim:', key)],
+      [this.keys.claim(key)],
       [String(now), String(now + ttlMs), String(this.pxFor(now + ttlMs))],
     );
     return claimed === 1;
@@ -183,7 +178,7 @@ export class RedisSessionStore implements SessionStore {
 
   async lock(key: string, ttlMs: number): Promise<LockRelease | undefined> {
     const now = this.clock();
-    const lockKey = this.key('lock:', key);
+    const lockKey = this.keys.lock(key);
     // The token tells this holder's lock from a later one taken after this one expired.
     const token = randomUUID();
     const taken = await this.redis.eval(
@@ -197,37 +192,25 @@ export class RedisSessionStore implements SessionStore {
 
   async sweep(): Promise<number> {
     const now = String(this.clock());
-    const prefix = globEscape(this.prefix);
     let removed = 0;
-    await this.scanKeys(`${prefix}sess:*`, async (keys) => {
-      removed += (await this.redis.eval(SWEEP_SESSIONS, keys, [this.prefix, now])) as number;
-    });
-    // Members whose session Redis expired by itself: small sets a page at a time, large ones
-    // (rare: one user, many sessions) by SSCAN, so no single step holds Redis for long.
-    const skip = this.prefix.length + 'user:'.length;
-    await this.scanKeys(`${prefix}user:*`, async (keys) => {
-      const [pruned, ...large] = (await this.redis.eval(PRUNE_USERS, keys, [
-        this.prefix,
-        now,
-        String(PAGE),
-      ])) as [number, ...string[]];
-      removed += pruned;
-      for (const userKey of large) {
-        const userId = userKey.slice(skip);
-        await this.scanMembers(userKey, async (sids) => {
-          const pruned = await this.redis.eval(
-            PRUNE_USER,
-            [userKey],
-            [this.prefix, userId, now, ...sids],
-          );
-          removed += pruned as number;
-        });
-      }
-    });
-    for (const kind of ['claim:', 'lock:']) {
-      await this.scanKeys(`${prefix}${kind}*`, async (keys) => {
-        removed += (await this.redis.eval(SWEEP_EXPIRING, keys, [now])) as number;
-      });
+    // Summed once the page's steps are done (`removed += await …` in parallel would lose counts).
+    const add = (counts: Reply[]): void => {
+      for (const n of counts) removed += n as number;
+    };
+    const sweepSlots = async (keys: string[], s: Script): Promise<void> =>
+      add(await Promise.all(groupBySlot(keys).map((group) => this.redis.eval(s, group, [now]))));
+    await this.scanKeys(this.keys.sessionPattern, (keys) => sweepSlots(keys, SWEEP_SESSIONS));
+    // Then the index: members whose session the pass above or Redis's own TTL removed leave
+    // their sets, a page of members (one shard's set) per step.
+    await this.scanKeys(this.keys.userPattern, async (userKeys) =>
+      add(
+        await Promise.all(
+          userKeys.map((userKey) => this.endMembers(userKey, this.keys.idOf(userKey), false, now)),
+        ),
+      ),
+    );
+    for (const pattern of [this.keys.claimPattern, this.keys.lockPattern]) {
+      await this.scanKeys(pattern, (keys) => sweepSlots(keys, SWEEP_EXPIRING));
     }
     return removed;
   }
@@ -246,62 +229,107 @@ export class RedisSessionStore implements SessionStore {
     return Math.max(expiresAt - this.clock(), 0) + this.expiryGraceMs;
   }
 
-  private key(kind: string, id: string): string {
-    return `${this.prefix}${kind}${id}`;
+  /** DESTROY_SESSION (only if expired by `expiredBy`, unless ''); true when it removed one. */
+  private async destroy(sid: string, expiredBy: string): Promise<boolean> {
+    const [done, userId = ''] = (await this.redis.eval(
+      DESTROY_SESSION,
+      [this.keys.session(sid)],
+      [expiredBy],
+    )) as [number, string?];
+    if (done === 1 && userId !== '') await this.leaveIndex(sid, userId);
+    return done === 1;
   }
 
-  private sessKey(sid: string): string {
-    return this.key('sess:', sid);
+  /**
+   * Removes `sid` from the index of `userId`, the step after a script that ended or moved the
+   * session. Best effort: a member it could not remove lists a session that is gone or another
+   * user's, which readers skip and the sweep prunes.
+   */
+  private async leaveIndex(sid: string, userId: string): Promise<void> {
+    await this.redis
+      .call(['SREM', this.keys.userOfSession(sid, userId), sid])
+      .catch(() => undefined);
   }
 
-  private userKey(userId: string): string {
-    return this.key('user:', userId);
-  }
-
-  private async scanSessions(
-    withData: boolean,
-    visit: (key: string, data: string) => void,
-  ): Promise<void> {
-    const pattern = `${globEscape(this.prefix)}sess:*`;
-    const now = String(this.clock());
-    let cursor = '0';
-    do {
-      const page = (await this.redis.eval(
-        SCAN_SESSIONS,
-        [],
-        [cursor, pattern, String(PAGE), now, withData ? '1' : '0'],
-      )) as string[];
-      cursor = page[0] ?? '0';
-      for (let i = 1; i + 1 < page.length; i += 2) visit(page[i] as string, page[i + 1] as string);
-    } while (cursor !== '0');
-  }
-
-  private scanKeys(pattern: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
-    return this.scanPages(
-      (cursor) => ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(PAGE)],
-      visit,
+  /** END_USER_SESSIONS over every shard of the user; resolves with the sum of the counts. */
+  private async endUserSessions(userId: string, all: boolean, now: string): Promise<number> {
+    const counts = await Promise.all(
+      this.keys
+        .userInEveryShard(userId)
+        .map((userKey) => this.endMembers(userKey, userId, all, now)),
     );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * END_USER_SESSIONS over one set, a page of members per step. Members added meanwhile (a
+   * login during a revoke) are not in the pages read, and stay: they came after the revoke.
+   */
+  private async endMembers(
+    userKey: string,
+    userId: string,
+    all: boolean,
+    now: string,
+  ): Promise<number> {
+    let n = 0;
+    await this.scanMembers(userKey, async (sids) => {
+      n += (await this.redis.eval(
+        END_USER_SESSIONS,
+        [userKey, ...sids.map((sid) => this.keys.session(sid))],
+        [userId, now, all ? '1' : '0', ...sids],
+      )) as number;
+    });
+    return n;
+  }
+
+  /** Visits each live session (sid, and its data when asked for), a SCAN page at a time. */
+  private async liveSessions(
+    withData: boolean,
+    visit: (sid: string, data: string) => void,
+  ): Promise<void> {
+    const now = this.clock();
+    await this.scanKeys(this.keys.sessionPattern, async (keys) => {
+      const fields = withData ? ['exp', 'data'] : ['exp'];
+      const reads = await Promise.all(
+        keys.map((key) => this.redis.call(['HMGET', key, ...fields])),
+      );
+      reads.forEach((reply, i) => {
+        const [exp, data] = reply as [string | null, string | null];
+        if (exp !== null && Number(exp) > now) visit(this.keys.idOf(keys[i] as string), data ?? '');
+      });
+    });
+  }
+
+  /** SCAN of every primary (each Cluster primary holds its own keys), a page at a time. */
+  private async scanKeys(pattern: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
+    for (const primary of this.redis.primaries()) {
+      await scanPages(
+        primary,
+        (cursor) => ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(PAGE)],
+        visit,
+      );
+    }
   }
 
   private scanMembers(key: string, visit: (members: string[]) => Promise<void>): Promise<void> {
-    return this.scanPages((cursor) => ['SSCAN', key, cursor, 'COUNT', String(PAGE)], visit);
-  }
-
-  // Walks a SCAN-family cursor a page at a time: `command` is the page's command at `cursor`.
-  private async scanPages(
-    command: (cursor: string) => string[],
-    visit: (items: string[]) => Promise<void>,
-  ): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, items] = (await this.redis.call(command(cursor))) as [string, string[]];
-      cursor = next;
-      if (items.length > 0) await visit(items);
-    } while (cursor !== '0');
+    return scanPages(
+      (args) => this.redis.call(args),
+      (cursor) => ['SSCAN', key, cursor, 'COUNT', String(PAGE)],
+      visit,
+    );
   }
 }
 
-// SCAN MATCH takes a glob: a prefix holding * ? [ ] or \ must not match other keys.
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
+// Walks a SCAN-family cursor a page at a time: `command` is the page's command at `cursor`.
+async function scanPages(
+  send: (args: readonly string[]) => Promise<Reply>,
+  command: (cursor: string) => string[],
+  visit: (items: string[]) => Promise<void>,
+): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, items] = (await send(command(cursor))) as [string, string[]];
+    cursor = next;
+    if (items.length > 0) await visit(items);
+  } while (cursor !== '0');
 }

@@ -1,0 +1,107 @@
+import Redis from 'ioredis';
+import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
+import type { Harness } from './support/gateway-harness';
+import { describeRedisStoreContract } from './support/redis-contract';
+import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './support/redis-sentinel';
+import { mainServes } from './support/redis-main';
+import { startRedisReplica } from './support/replica-helpers';
+
+// A primary, a replica and three redis-sentinel processes on loopback (support/redis-sentinel.ts).
+let setup: SentinelSetup;
+// The primary's own client, to count and flush keys as an operator would.
+let admin: Redis;
+let prefixes = 0;
+
+beforeAll(async () => {
+  setup = await startSentinelSetup();
+  // A short disconnectTimeout: its stream to the killed primary must not hold jest open.
+  admin = new Redis(setup.primary.port, '127.0.0.1', {
+    maxRetriesPerRequest: 1,
+    disconnectTimeout: 100,
+  });
+  admin.on('error', () => undefined);
+}, 60_000);
+
+afterAll(async () => {
+  admin?.disconnect();
+  await setup?.stop();
+});
+
+function sentinelTarget() {
+  return { sentinels: setup.sentinels, sentinelMaster: SENTINEL_MASTER };
+}
+
+describeRedisStoreContract(
+  'RedisSessionStore through Redis Sentinel',
+  () => ({ ...sentinelTarget(), keyPrefix: `sentinel-${(prefixes += 1)}:` }),
+  () => admin,
+);
+
+it('node dist/server/main.js with REDIS_SENTINELS listens, is ready, stops cleanly', async () => {
+  const env = {
+    REDIS_SENTINELS: setup.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+    REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+  };
+  expect(await mainServes(env)).toEqual([0, '']);
+});
+
+// Runs last in this file: it kills the primary the contract above used.
+describe('a primary failover while the gateway serves traffic', () => {
+  let emulator: GenesysEmulator;
+  let gateway: Harness;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    gateway = await startRedisReplica(emulator, sentinelTarget(), 'failover:');
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await emulator?.close();
+  });
+
+  it('answers 503 problems (never 500) for a few seconds, then serves again without a restart, and sessions written before survive', async () => {
+    const agent = await gateway.login(AGENT_USER);
+    const before = await agent.get('/session', { csrf: true });
+    expect(before.status).toBe(200);
+    // The session is on the replica before the primary goes: a failover keeps what was replicated.
+    expect(await admin.call('WAIT', '1', '2000')).toBe(1);
+
+    const answers: { at: number; status: number; type: string | null }[] = [];
+    const killedAt = Date.now();
+    await setup.primary.kill();
+    let recoveredAt: number | undefined;
+    let okInARow = 0;
+    // Traffic on the session made before the kill, until 5 answers in a row are 200 again.
+    while (okInARow < 5 && Date.now() - killedAt < 30_000) {
+      const res = await agent.get('/session', { csrf: true });
+      answers.push({ at: Date.now(), status: res.status, type: res.headers.get('content-type') });
+      if (res.status === 200) {
+        okInARow += 1;
+        recoveredAt ??= Date.now();
+      } else {
+        okInARow = 0;
+        recoveredAt = undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    const failures = answers.filter((a) => a.status !== 200);
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set([200, 503]));
+    for (const f of failures) expect(f.type).toMatch(/^application\/problem\+json/);
+    expect(recoveredAt).toBeDefined();
+    const firstFailure = failures[0]?.at ?? killedAt;
+    const lastFailure = failures[failures.length - 1]?.at ?? killedAt;
+    const windowMs = (recoveredAt as number) - killedAt;
+    // The figure the issue asks for, printed for the report and the CI log.
+    console.log(
+      `sentinel failover: ${failures.length} answers of 503 from ${firstFailure - killedAt} ms to ${lastFailure - killedAt} ms after the kill; serving again ${windowMs} ms after it (${answers.length} requests)`,
+    );
+    expect(windowMs).toBeLessThan(10_000);
+
+    // The replica is the primary now, and the gateway writes there: a new login works.
+    expect((await setup.currentPrimary()).port).toBe(setup.replica.port);
+    const later = await gateway.login(AGENT_USER);
+    expect((await later.get('/session', { csrf: true })).status).toBe(200);
+  }, 60_000);
+});

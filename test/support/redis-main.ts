@@ -1,0 +1,55 @@
+import type { ChildProcess } from 'node:child_process';
+import { collect, exitOf, runMain, waitFor } from '../process/spawn';
+import { freePort } from './gateway-harness';
+
+/** `node dist/server/main.js` on SESSION_STORE=redis, with `redisEnv` saying where Redis is. */
+async function startMain(
+  redisEnv: Record<string, string>,
+): Promise<{ child: ChildProcess; io: ReturnType<typeof collect>; port: number }> {
+  const port = await freePort();
+  const child = runMain({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    OAUTH_CLIENT_ID: 'client',
+    SESSION_SECRET: 'x'.repeat(40),
+    SESSION_STORE: 'redis',
+    ...redisEnv,
+  });
+  return { child, io: collect(child), port };
+}
+
+/** Runs main until it exits (a start-up failure); resolves with its exit code and stderr. */
+export async function mainFailure(
+  redisEnv: Record<string, string>,
+): Promise<[number | null, string]> {
+  const { child, io } = await startMain(redisEnv);
+  try {
+    return [await exitOf(child), io.err()];
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Starts main, waits until it listens and /readyz answers 200, then stops it with SIGTERM;
+ * resolves with its exit code and stderr. Proves the configuration reaches the store as main wires it.
+ */
+export async function mainServes(
+  redisEnv: Record<string, string>,
+): Promise<[number | null, string]> {
+  const { child, io, port } = await startMain(redisEnv);
+  try {
+    await waitFor(() => io.out().includes('"msg":"listening"') || child.exitCode !== null, 10_000);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (ready !== 200) throw new Error(`/readyz answered ${ready}: ${io.err()}`);
+    const exited = exitOf(child);
+    child.kill('SIGTERM');
+    return [await exited, io.err()];
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
