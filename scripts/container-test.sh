@@ -354,6 +354,9 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 check "image defaults (0.0.0.0:3000, SQLite on the anonymous /data volume): healthy" $healthy
+listening_line=$(pm logs "$CTR_DEFAULTS" 2>&1 | grep -F '"msg":"listening"' || true)
+echo "     $listening_line"
+check "listen log line names the bound address 0.0.0.0:3000" grep -qF '"address":"0.0.0.0:3000"' <<<"$listening_line"
 pm stop --time 15 "$CTR_DEFAULTS" >/dev/null 2>>"$OUT/podman.log" || true
 
 echo "::: timings: build ${build_s} s, probes $(since "$t2") s, whole run $(since "$t_start") s"
