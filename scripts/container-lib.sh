@@ -1,0 +1,195 @@
+# Sourced by scripts/container-test.sh, compose-test.sh and kube-test.sh: the counted checks, the
+# tools (installed from Debian with CI=true), podman's settings for this kind of host, the lock the
+# scripts share, the local stand-ins for the Dockerfile's two base images, and the README's build.
+# The caller sets OUT (logs) and WORK (a temp folder it removes) first.
+
+LABEL=tokens-bff-container-test
+passed=0
+failed=0
+finished=false
+pass() {
+  passed=$((passed + 1))
+  echo "ok   - $*"
+}
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL - $*"
+}
+# check NAME COMMAND...: one probe, counted.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# finish NAME: the closing line `NAME: N passed, N failed`, and the exit status.
+finish() {
+  local rc=$1 name=$2
+  if ! $finished; then fail "aborted (exit $rc); logs in $OUT"; fi
+  echo "$name: $passed passed, $failed failed"
+  if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then exit 0; else exit 1; fi
+}
+
+pm() { podman "$@"; }
+
+# need_tools SCRIPT PACKAGE...: root, and podman, runc, mmdebstrap, curl plus PACKAGE... (Debian
+# package names; a command of the same name, or for a CNI plugin its file, says it is there).
+need_tools() {
+  local script=$1
+  shift
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "$script: needs root (rootful podman)" >&2
+    exit 1
+  fi
+  local missing=() pkg
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  [ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || missing+=(runc)
+  command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  for pkg in "$@"; do
+    case $pkg in
+      golang-github-containernetworking-plugin-dnsname) [ -x /usr/lib/cni/dnsname ] || missing+=("$pkg") ;;
+      *) command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg") ;;
+    esac
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "${CI:-}" != true ]; then
+      echo "$script: missing ${missing[*]}: apt-get install --no-install-recommends ${missing[*]}" >&2
+      exit 1
+    fi
+    echo "::: apt-get install ${missing[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") \
+      >"$OUT/apt.log" 2>&1 || {
+      tail -20 "$OUT/apt.log"
+      exit 1
+    }
+  fi
+  # README, Container: podman's default nofile ulimit is above this machine's hard limit, which
+  # runc then refuses; and runc, not crun, is the runtime here. podman-compose's podman reads it too.
+  printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' >"$WORK/containers.conf"
+  export CONTAINERS_CONF=$WORK/containers.conf
+  # One run at a time on a machine (they share the base images and the build cache).
+  exec 9>"${TMPDIR:-/tmp}/tokens-bff-container-test.lock"
+  flock 9
+}
+
+# base_images: BASE_REF and BUILD_REF, made on the first run on a machine.
+base_images() {
+  NODE_BIN=$(node -p process.execPath)
+  NODE_PREFIX=$(dirname "$(dirname "$NODE_BIN")")
+  NPM_DIR=$(npm root -g)/npm
+  # shellcheck disable=SC1091
+  SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  sources=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -s "$f" ] && sources+=("$f")
+  done
+
+  # make_rootfs KIND DIR: Debian minbase plus this machine's node at /usr/local (where the official
+  # images have it); KIND=build adds npm, node's headers and node-gyp's toolchain.
+  make_rootfs() {
+    local kind=$1 root=$2
+    local include=()
+    # shellcheck disable=SC2054 # one option whose value is a comma list
+    [ "$kind" = build ] && include=(--include=python3,make,g++)
+    # Merged /usr set up as debootstrap does it, not through the usrmerge package (and its perl);
+    # no man pages, docs or locales, as in Debian's slim images.
+    mmdebstrap --mode=root --variant=minbase --format=directory \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      "${include[@]}" "$SUITE" "$root" "${sources[@]}"
+    install -D -m 0755 "$NODE_BIN" "$root/usr/local/bin/node"
+    if [ "$kind" = build ]; then
+      mkdir -p "$root/usr/local/lib/node_modules" "$root/usr/local/include"
+      cp -a "$NPM_DIR" "$root/usr/local/lib/node_modules/npm"
+      cp -a "$NODE_PREFIX/include/node" "$root/usr/local/include/node"
+      ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+      ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+      # better-sqlite3's prebuild-install would download its binary from outside the npm registry:
+      # have it fall through to node-gyp, which builds against the headers above (npm_config_nodedir).
+      echo 'buildFromSource=true' >"$root/etc/prebuild-installrc"
+    fi
+  }
+
+  IMPORT_ENV=(
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["node"]'
+    --change "LABEL $LABEL=base"
+  )
+  BUILD_ENV=(
+    --change 'ENV npm_config_nodedir=/usr/local' --change 'ENV npm_config_update_notifier=false'
+    --change 'ENV JOBS=max'
+  )
+  KEY=$({
+    declare -f make_rootfs
+    declare -p IMPORT_ENV BUILD_ENV
+    echo "$SUITE"
+    "$NODE_BIN" --version
+    npm --version
+    cat "${sources[@]}"
+  } | sha256sum | cut -c1-12)
+  BASE_REF=localhost/tokens-bff-base:$KEY
+  BUILD_REF=localhost/tokens-bff-build:$KEY
+
+  t0=$(now)
+  if pm image exists "$BASE_REF" && pm image exists "$BUILD_REF"; then
+    echo "::: base images $BASE_REF, $BUILD_REF (cached)"
+  else
+    echo "::: making base images (node $("$NODE_BIN" --version), Debian $SUITE) -> $OUT/base-*.log"
+    make_rootfs base "$WORK/base" >"$OUT/base-run.log" 2>&1 &
+    base_pid=$!
+    make_rootfs build "$WORK/build" >"$OUT/base-build.log" 2>&1 &
+    build_pid=$!
+    base_ok=true
+    wait "$base_pid" || base_ok=false
+    wait "$build_pid" || base_ok=false
+    if ! $base_ok; then
+      tail -20 "$OUT"/base-*.log
+      fail "base images (mmdebstrap)"
+      finished=true
+      exit 1
+    fi
+    tar -C "$WORK/base" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" - "$BASE_REF" >/dev/null
+    tar -C "$WORK/build" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" "${BUILD_ENV[@]}" - "$BUILD_REF" >/dev/null
+    rm -rf "$WORK/base" "$WORK/build"
+    # Images of an older recipe or node version.
+    for ref in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/tokens-bff-(base|build):' | grep -v ":$KEY\$" || true); do
+      pm rmi -f "$ref" >/dev/null 2>&1 || true
+    done
+    echo "::: base images made in $(since "$t0") s"
+  fi
+}
+
+# build_image TAG: the README's build, with the local bases; its log in $OUT/build.log, its
+# duration in build_s.
+build_image() {
+  local t1 registry cafile
+  t1=$(now)
+  local build_args=(--format docker --build-arg "BUILD_IMAGE=$BUILD_REF" --build-arg "BASE_IMAGE=$BASE_REF")
+  registry=$(npm config get registry)
+  [ -n "$registry" ] && build_args+=(--build-arg "NPM_REGISTRY=$registry")
+  cafile=$(npm config get cafile)
+  [ -s "$cafile" ] || cafile=${NODE_EXTRA_CA_CERTS:-}
+  [ -n "$cafile" ] && [ -s "$cafile" ] && build_args+=(--secret "id=npmca,src=$cafile")
+  echo "::: podman build ${build_args[*]} -t $1 . -> $OUT/build.log"
+  if pm build "${build_args[@]}" -t "$1" . >"$OUT/build.log" 2>&1; then
+    build_s=$(since "$t1")
+    pass "image builds from the Dockerfile ($build_s s)"
+  else
+    tail -40 "$OUT/build.log"
+    fail "image builds from the Dockerfile"
+    finished=true
+    exit 1
+  fi
+}
+
+# Build cache of earlier Dockerfiles or base images: dangling images that inherited the base
+# images' label, other than the layers this run's build used.
+prune_stale_cache() {
+  local keep id
+  keep=$(grep -oE '^--> [0-9a-f]{11}$' "$OUT/build.log" 2>/dev/null | cut -c5- || true)
+  for id in $(pm images -q --filter dangling=true --filter "label=$LABEL" 2>/dev/null); do
+    grep -qx "${id:0:11}" <<<"$keep" || pm rmi "$id" >/dev/null 2>&1 || true
+  done
+}
