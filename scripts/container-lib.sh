@@ -193,3 +193,72 @@ prune_stale_cache() {
     grep -qx "${id:0:11}" <<<"$keep" || pm rmi "$id" >/dev/null 2>&1 || true
   done
 }
+
+# make_tls DIR: a CA (ca.pem) and a certificate for the host name `genesys` signed by it
+# (genesys.pem, genesys-key.pem), for the emulator the gateway reaches over https.
+make_tls() {
+  local dir=$1
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=tokens-bff test CA' \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+      -keyout ca-key.pem -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj '/CN=genesys' -keyout genesys-key.pem -out genesys.csr
+    printf 'subjectAltName=DNS:genesys\nextendedKeyUsage=serverAuth\n' >genesys.ext
+    openssl x509 -req -in genesys.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+      -extfile genesys.ext -out genesys.pem
+    rm -f ca-key.pem genesys.csr genesys.ext ca.srl
+    chmod 0755 . && chmod 0444 ca.pem genesys.pem && chmod 0400 genesys-key.pem
+  ) >"$OUT/tls.log" 2>&1
+}
+
+# browser_login BASE JAR CURL_ARGS...: the OAuth code flow as a browser runs it: GET
+# BASE/auth/login, the emulator's login page, its form posted as the first user it offers, the
+# callback, the redirect home. CURL_ARGS say how to reach https://genesys:8443 (--connect-to,
+# --cacert). Cookies land in JAR; the status of the last answer is printed.
+browser_login() {
+  local base=$1 jar=$2
+  shift 2
+  local page=$WORK/login-page.html authorize user name value
+  local c=(curl -sS -b "$jar" -c "$jar" "$@")
+  authorize=$("${c[@]}" -o /dev/null -w '%{redirect_url}' "$base/auth/login")
+  [[ $authorize == https://genesys:8443/oauth/authorize\?* ]] || {
+    echo "     /auth/login redirected to '$authorize'"
+    return 1
+  }
+  "${c[@]}" -o "$page" "$authorize"
+  local form=()
+  while IFS=$'\t' read -r name value; do
+    form+=(--data-urlencode "$name=${value//&amp;/&}")
+  done < <(grep -oE '<input type="hidden" name="[^"]*" value="[^"]*">' "$page" |
+    sed -E 's/.*name="([^"]*)" value="([^"]*)".*/\1\t\2/')
+  user=$(grep -oE 'name="user_id" value="[^"]*"' "$page" | head -n1 | sed -E 's/.*value="([^"]*)"/\1/')
+  [ "${#form[@]}" -gt 0 ] && [ -n "$user" ] || {
+    echo "     no login form at $authorize"
+    return 1
+  }
+  # The form's POST answers 302 to the callback, which answers 302 home: curl follows as a browser.
+  "${c[@]}" -L -o /dev/null -w '%{http_code}' "${form[@]}" --data-urlencode "user_id=$user" \
+    https://genesys:8443/oauth/authorize/approve
+}
+
+# session_status BASE JAR: the status of GET /session with the session cookie in JAR.
+session_status() {
+  curl -sS -b "$2" -H 'X-CSRF: 1' -o "$WORK/session.json" -w '%{http_code}' "$1/session"
+}
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() {
+  node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
+}
+
+# wait_for URL SECONDS: true once URL answers 200.
+wait_for() {
+  local url=$1 end=$((SECONDS + $2))
+  while [ "$SECONDS" -lt "$end" ]; do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}

@@ -92,7 +92,7 @@ check "missing environment: exits non-zero (got $rc)" test "$rc" -ne 0
 check "missing environment: the config message naming the variables, no stack trace" config_message_only
 
 # --- 2. valid environment, on 127.0.0.1 ---------------------------------------------------------
-PORT=$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 mkdir -p "$WORK/secrets"
 node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64") + "\n")' >"$WORK/secrets/session_secret"
