@@ -22,10 +22,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/container-lib.sh
 . scripts/container-lib.sh
 
-OUT=${COMPOSE_TEST_OUT:-.ci-out/compose}
-mkdir -p "$OUT"
-t_start=$(now)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-compose.XXXXXX")
+begin_run "${COMPOSE_TEST_OUT:-.ci-out/compose}" compose
 PROJECT=deploy
 IMAGE=tokens-bff
 stack=()
@@ -33,42 +30,41 @@ stack=()
 # compose: podman-compose with the files of the stack under test, its output in the log.
 compose() { podman-compose "${stack[@]}" "$@" >>"$OUT/podman-compose.log" 2>&1; }
 
+# The project's volumes: the named ones (labelled) and the anonymous ones of its containers
+# (the image's VOLUME /data where nothing is mounted), which podman-compose 1.0's `down -v` leaves.
+project_volumes() {
+  local id
+  pm volume ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null || true
+  for id in $(pm ps -a -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null); do
+    pm inspect "$id" --format '{{range .Mounts}}{{if eq .Type "volume"}}{{println .Name}}{{end}}{{end}}' 2>/dev/null || true
+  done
+}
 # Everything of the project, also what a killed run left: containers, volumes, networks.
 teardown() {
+  local id volumes
+  volumes=$(project_volumes | sort -u)
   if [ "${#stack[@]}" -gt 0 ]; then compose down -v || true; fi
-  local id
   for id in $(pm ps -a -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null); do
-    pm rm -f --time 0 "$id" >/dev/null 2>&1 || true
+    pm rm -f -v --time 0 "$id" >/dev/null 2>&1 || true
   done
-  for id in $(pm volume ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null); do
-    pm volume rm -f "$id" >/dev/null 2>&1 || true
-  done
+  for id in $volumes; do pm volume rm -f "$id" >/dev/null 2>&1 || true; done
+  # podman-compose 1.0 leaves the networks it made too; `docker compose down` removes them.
   for id in $(pm network ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null); do
     pm network rm -f "$id" >/dev/null 2>&1 || true
   done
 }
+# leftovers VOLUMES: what is left of the project, VOLUMES (the names it had) included.
 leftovers() {
-  {
-    pm ps -a -q --filter "label=io.podman.compose.project=$PROJECT"
-    pm volume ls -q --filter "label=io.podman.compose.project=$PROJECT"
-    pm network ls -q --filter "label=io.podman.compose.project=$PROJECT"
-  } 2>/dev/null
+  local id
+  pm ps -a -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null
+  pm network ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null
+  for id in $1; do pm volume exists "$id" && echo "$id"; done
 }
 cleanup() {
-  if command -v podman >/dev/null 2>&1 && [ -n "${CONTAINERS_CONF:-}" ]; then
-    teardown
-    pm rmi "$IMAGE" >/dev/null 2>&1 || true
-    prune_stale_cache
-  fi
-  rm -rf "$WORK"
+  teardown
+  pm rmi "$IMAGE" >/dev/null 2>&1 || true
+  prune_stale_cache
 }
-on_exit() {
-  local rc=$?
-  cleanup
-  finish "$rc" compose
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
 
 need_tools compose-test podman-compose golang-github-containernetworking-plugin-dnsname openssl
 teardown
@@ -107,18 +103,16 @@ up_stack() {
     return 1
   fi
 }
-# down_stack NAME: README's `podman-compose -f … down -v`, and nothing of the project is left.
+# down_stack NAME: README's `podman-compose -f … down -v` (and what podman-compose 1.0 leaves
+# of it, see teardown), then nothing of the project is left.
 down_stack() {
-  local name=$1 t0
+  local name=$1 t0 volumes
   t0=$(now)
-  compose down -v || true
-  # podman-compose 1.0 leaves the networks it made; `docker compose down` removes them.
-  local id
-  for id in $(pm network ls -q --filter "label=io.podman.compose.project=$PROJECT" 2>/dev/null); do
-    pm network rm "$id" >/dev/null 2>&1 || true
-  done
+  volumes=$(project_volumes | sort -u)
+  teardown
   stack=()
-  check "$name: down -v leaves no container, volume or network ($(since "$t0") s)" test -z "$(leftovers)"
+  check "$name: down -v leaves no container, volume or network ($(since "$t0") s)" \
+    test -z "$(leftovers "$volumes")"
 }
 listens_on_all_addresses() {
   pm logs "$1" 2>&1 | grep -F '"msg":"listening"' | grep -qF '"address":"0.0.0.0:3000"'

@@ -1,7 +1,7 @@
 # Sourced by scripts/container-test.sh, compose-test.sh and kube-test.sh: the counted checks, the
 # tools (installed from Debian with CI=true), podman's settings for this kind of host, the lock the
 # scripts share, the local stand-ins for the Dockerfile's two base images, and the README's build.
-# The caller sets OUT (logs) and WORK (a temp folder it removes) first.
+# A script calls begin_run first, and defines cleanup (what it made in podman) for its EXIT trap.
 
 LABEL=tokens-bff-container-test
 passed=0
@@ -32,6 +32,23 @@ finish() {
 }
 
 pm() { podman "$@"; }
+
+# begin_run OUT NAME: logs go to OUT; WORK is a new temp folder; t_start is now. On exit, the
+# script's cleanup (once podman is set up), WORK removed, the closing line `NAME: …`.
+begin_run() {
+  OUT=$1
+  RUN_NAME=$2
+  mkdir -p "$OUT"
+  t_start=$(now)
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-$2.XXXXXX")
+  trap 'end_run $?' EXIT
+  trap 'exit 130' INT TERM
+}
+end_run() {
+  if command -v podman >/dev/null 2>&1 && [ -n "${CONTAINERS_CONF:-}" ]; then cleanup; fi
+  rm -rf "$WORK"
+  finish "$1" "$RUN_NAME"
+}
 
 # need_tools SCRIPT PACKAGE...: root, and podman, runc, mmdebstrap, curl plus PACKAGE... (Debian
 # package names; a command of the same name, or for a CNI plugin its file, says it is there).

@@ -27,33 +27,20 @@ IMAGE=localhost/tokens-bff:container-test-$RUN_ID
 CTR=tokens-bff-ct-$RUN_ID
 CTR_DEFAULTS=tokens-bff-ct-defaults-$RUN_ID
 VOLUME_NAME=tokens-bff-ct-data-$RUN_ID
-OUT=${CONTAINER_TEST_OUT:-.ci-out/container}
-mkdir -p "$OUT"
-t_start=$(date +%s.%N)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-ct.XXXXXX")
+begin_run "${CONTAINER_TEST_OUT:-.ci-out/container}" container
 
 cleanup() {
-  if command -v podman >/dev/null 2>&1 && [ -n "${CONTAINERS_CONF:-}" ]; then
-    pm rm -f --time 0 "$CTR" >/dev/null 2>&1 || true
-    pm rm -f --time 0 "$CTR_DEFAULTS" >/dev/null 2>&1 || true
-    pm volume rm -f "$VOLUME_NAME" >/dev/null 2>&1 || true
-    pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
-    if [ "${CONTAINER_TEST_CLEAN:-}" = 1 ]; then
-      pm image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
-      pm rmi -f "${BASE_REF:-}" "${BUILD_REF:-}" >/dev/null 2>&1 || true
-    else
-      prune_stale_cache
-    fi
+  pm rm -f --time 0 "$CTR" >/dev/null 2>&1 || true
+  pm rm -f --time 0 "$CTR_DEFAULTS" >/dev/null 2>&1 || true
+  pm volume rm -f "$VOLUME_NAME" >/dev/null 2>&1 || true
+  pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  if [ "${CONTAINER_TEST_CLEAN:-}" = 1 ]; then
+    pm image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
+    pm rmi -f "${BASE_REF:-}" "${BUILD_REF:-}" >/dev/null 2>&1 || true
+  else
+    prune_stale_cache
   fi
-  rm -rf "$WORK"
 }
-on_exit() {
-  local rc=$?
-  cleanup
-  finish "$rc" container
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
 
 need_tools container-test
 # Whatever carries the label is a leftover of a run that was killed before its trap ran.
