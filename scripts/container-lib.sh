@@ -38,7 +38,7 @@ pm() { podman "$@"; }
 begin_run() {
   OUT=$1
   RUN_NAME=$2
-  mkdir -p "$OUT"
+  rm -rf "$OUT" && mkdir -p "$OUT"
   t_start=$(now)
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-$2.XXXXXX")
   trap 'end_run $?' EXIT

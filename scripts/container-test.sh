@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the image from the Dockerfile with podman and probes it for real, on 127.0.0.1 only:
 #   1. a missing environment exits non-zero with the config message and no stack trace;
-#   2. a valid one (secret as SESSION_SECRET_FILE, SQLite on a volume, read-only root) serves
+#   2. a valid one, by README's `docker run` line (secret as SESSION_SECRET_FILE, SQLite on a
+#      volume, read-only root, published on 127.0.0.1) serves
 #      /healthz, /readyz, /metrics and a 401 problem for /session, runs `node` as uid 10001,
 #      passes its HEALTHCHECK, and on SIGTERM (`podman stop`) drains and exits 0.
 # Closing line: `container: N passed, N failed`; exit status 1 on any failure.
@@ -42,7 +43,7 @@ cleanup() {
   fi
 }
 
-need_tools container-test
+need_tools container-test openssl
 # Whatever carries the label is a leftover of a run that was killed before its trap ran.
 for c in $(pm ps -a -q --filter "label=$LABEL" 2>/dev/null); do pm rm -f --time 0 "$c" >/dev/null 2>&1 || true; done
 for v in $(pm volume ls -q --filter "label=$LABEL" 2>/dev/null); do pm volume rm -f "$v" >/dev/null 2>&1 || true; done
@@ -82,8 +83,9 @@ check "missing environment: the config message naming the variables, no stack tr
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 mkdir -p "$WORK/secrets"
-node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64") + "\n")' >"$WORK/secrets/session_secret"
-chmod 0755 "$WORK/secrets" && chmod 0444 "$WORK/secrets/session_secret"
+# README's secret.
+openssl rand -base64 48 >"$WORK/secrets/session_secret" && chmod 0444 "$WORK/secrets/session_secret"
+chmod 0755 "$WORK/secrets"
 pm volume create --label "$LABEL=1" "$VOLUME_NAME" >/dev/null
 # Settings every run below shares: the secret as a read-only file, a dead loopback port for
 # Genesys (no probe here goes upstream), a read-only root (no tmpfs either, as with Docker's
@@ -96,11 +98,12 @@ common=(
   -e GENESYS_API_BASE_URL=http://127.0.0.1:1 -e GENESYS_LOGIN_BASE_URL=http://127.0.0.1:1
 )
 
-# The host's network, listening on 127.0.0.1 only: no traffic leaves loopback.
+# README's `docker run` line with podman: the image's own HOST and PORT, published on 127.0.0.1
+# only, so no traffic leaves loopback.
 t2=$(now)
 up=false
-pm run -d --name "$CTR" "${common[@]}" --network host -v "$VOLUME_NAME:/data" \
-  -e HOST=127.0.0.1 -e PORT="$PORT" -e PUBLIC_BASE_URL="$BASE" -e SESSION_STORE=sqlite \
+pm run -d --name "$CTR" "${common[@]}" -p "127.0.0.1:$PORT:3000" \
+  -e PUBLIC_BASE_URL="$BASE" -e TRUST_PROXY=1 -v "$VOLUME_NAME:/data" --stop-timeout 15 \
   "$IMAGE" >/dev/null 2>>"$OUT/podman.log" || tail -3 "$OUT/podman.log"
 for _ in $(seq 1 150); do
   if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then
@@ -152,7 +155,7 @@ check "session database on the volume, owned by 10001" \
 check "secret read from SESSION_SECRET_FILE, never logged" secret_not_in_logs
 
 t3=$(now)
-pm stop --time 15 "$CTR" >/dev/null 2>>"$OUT/podman.log" || true
+pm stop "$CTR" >/dev/null 2>>"$OUT/podman.log" || true
 stop_s=$(since "$t3")
 code=$(pm inspect --format '{{.State.ExitCode}}' "$CTR")
 last=$(pm logs "$CTR" 2>&1 | tail -n1)

@@ -31,7 +31,11 @@ NET=tokens-bff-kube-$RUN_ID
 REDIS=tokens-bff-kt-redis-$RUN_ID
 GENESYS=tokens-bff-kt-genesys-$RUN_ID
 KUBE=$WORK/tokens-bff.kube.yaml
-POD=tokens-bff-pod-0
+# podman names a Deployment's pods NAME-pod-N and their containers POD-CONTAINER.
+REPLICAS=$(sed -nE 's/^  replicas: *([0-9]+)$/\1/p' deploy/kubernetes/deployment.yaml)
+PODS=()
+for ((i = 0; i < REPLICAS; i++)); do PODS+=("tokens-bff-pod-$i"); done
+POD=${PODS[0]}
 CTR=$POD-tokens-bff
 # The schema validator, kept between runs (an npm install of a pinned version otherwise).
 VALIDATOR=${TMPDIR:-/tmp}/tokens-bff-kube-validate
@@ -39,7 +43,7 @@ VALIDATOR_PACKAGES=(kubernetes-models@4.5.1 js-yaml@4.1.0)
 
 cleanup() {
   [ -s "$KUBE" ] && pm kube down "$KUBE" >>"$OUT/podman.log" 2>&1 || true
-  pm pod rm -f "$POD" >/dev/null 2>&1 || true
+  pm pod rm -f "${PODS[@]}" >/dev/null 2>&1 || true
   pm secret rm tokens-bff >/dev/null 2>&1 || true
   pm volume rm -f tokens-bff >/dev/null 2>&1 || true
   pm rm -f -v --time 0 "$REDIS" "$GENESYS" >/dev/null 2>&1 || true
@@ -50,7 +54,7 @@ cleanup() {
 
 need_tools kube-test catatonit golang-github-containernetworking-plugin-dnsname openssl
 # A run killed before its trap: its pod, secret and containers (the network has the run's id).
-pm pod rm -f "$POD" >/dev/null 2>&1 || true
+pm pod rm -f "${PODS[@]}" >/dev/null 2>&1 || true
 pm secret rm tokens-bff >/dev/null 2>&1 || true
 pm volume rm -f tokens-bff >/dev/null 2>&1 || true
 for c in $(pm ps -a -q --filter "label=$LABEL=kube" 2>/dev/null); do pm rm -f -v --time 0 "$c" >/dev/null 2>&1 || true; done
@@ -149,25 +153,28 @@ for f in "$WORK"/secret/*; do
   fi
 done
 [ "$decoded" -eq 0 ] || echo "     podman wrote $decoded Secret values base64-encoded: decoded in $secret_dir"
-check "the Secret's values in the pod's volume as written" \
-  eval 'for f in "$WORK"/secret/*; do cmp -s "$f" "$secret_dir/$(basename "$f")" || exit 1; done'
-pm pod start "$POD" >>"$OUT/podman.log" 2>&1 || true
-infra=$(pm pod inspect "$POD" --format '{{.InfraContainerID}}')
-POD_IP=$(pm inspect "$infra" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
-GENESYS_IP=$(pm inspect "$GENESYS" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
-POD_URL=http://$POD_IP:3000
-up=false
-for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null "$POD_URL/healthz" 2>/dev/null; then
-    up=true
-    break
-  fi
-  sleep 0.2
+secret_values_as_written() {
+  local f
+  for f in "$WORK"/secret/*; do cmp -s "$f" "$secret_dir/$(basename "$f")" || return 1; done
+}
+check "the Secret's values in the pod's volume as written" secret_values_as_written
+ip_of() { pm inspect "$1" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'; }
+POD_IPS=()
+for pod in "${PODS[@]}"; do
+  pm pod start "$pod" >>"$OUT/podman.log" 2>&1 || true
+  POD_IPS+=("$(ip_of "$(pm pod inspect "$pod" --format '{{.InfraContainerID}}')")")
 done
-if $up; then pass "pod $POD at $POD_IP answers /healthz after $(since "$t0") s"; else
-  pm logs "$CTR" 2>&1 | tail -20 || true
-  fail "pod $POD answers /healthz"
-fi
+GENESYS_IP=$(ip_of "$GENESYS")
+POD_IP=${POD_IPS[0]}
+POD_URL=http://$POD_IP:3000
+for i in "${!PODS[@]}"; do
+  if wait_for "http://${POD_IPS[$i]}:3000/healthz" 20; then
+    pass "pod ${PODS[$i]} (replica $((i + 1)) of $REPLICAS) at ${POD_IPS[$i]} answers /healthz after $(since "$t0") s"
+  else
+    pm logs "${PODS[$i]}-tokens-bff" 2>&1 | tail -20 || true
+    fail "pod ${PODS[$i]} answers /healthz"
+  fi
+done
 
 # status_line: /proc/1/status of the app container, the lines named.
 proc1() { pm exec "$CTR" grep -E "^($1):" /proc/1/status; }
@@ -207,20 +214,37 @@ got=$(browser_login "$PUBLIC_BASE_URL" "$jar" "${BROWSER[@]}" || true)
 check "login (code flow, client secret from the Secret) ends home (got $got)" test "$got" = 404
 check "GET /session with the session cookie -> 200" \
   test "$(curl -sS -b "$jar" -H 'X-CSRF: 1' -o /dev/null -w '%{http_code}' "${BROWSER[@]}" "$PUBLIC_BASE_URL/session")" = 200
+# As the Service may route the next request: the other replica, the same session (in Redis).
+last=$((REPLICAS - 1))
+check "... and through the other replica (${PODS[$last]}) -> 200, the session in Redis" \
+  test "$(curl -sS -b "$jar" -H 'X-CSRF: 1' -o /dev/null -w '%{http_code}' "${BROWSER[@]:0:4}" \
+    --connect-to "127.0.0.1:$PORT:${POD_IPS[$last]}:3000" "$PUBLIC_BASE_URL/session")" = 200
 
 # --- 4. SIGTERM, then podman kube down ---------------------------------------------------------
 # podman 4.3's `kube down` does not wait for the pod (the app gets no SIGTERM it could act on), and
 # its pods ignore terminationGracePeriodSeconds: so first `podman pod stop` with that grace, as
 # Kubernetes stops a pod, then `kube down`.
 grace=$(sed -nE 's/^ *terminationGracePeriodSeconds: *([0-9]+)$/\1/p' deploy/kubernetes/deployment.yaml)
-data_volumes=$(pm inspect "$CTR" --format '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}')
+data_volumes=$(for pod in "${PODS[@]}"; do
+  pm inspect "$pod-tokens-bff" --format '{{range .Mounts}}{{if eq .Destination "/data"}}{{println .Name}}{{end}}{{end}}'
+done)
 t0=$(now)
-pm pod stop --time "$grace" "$POD" >>"$OUT/podman.log" 2>&1 || true
+pm pod stop --time "$grace" "${PODS[@]}" >>"$OUT/podman.log" 2>&1 || true
 stop_s=$(since "$t0")
 pm logs "$CTR" >"$WORK/pod.log" 2>&1 || true
 echo "     last log line: $(tail -n1 "$WORK/pod.log")"
-check "podman pod stop --time $grace (terminationGracePeriodSeconds): exit 0 after SIGTERM and stopped ($stop_s s)" \
-  eval '[ "$(pm inspect "$CTR" --format "{{.State.ExitCode}}")" = 0 ] && grep -qF "\"signal\":\"SIGTERM\"" "$WORK/pod.log" && tail -n1 "$WORK/pod.log" | grep -qF "\"msg\":\"stopped\""'
+# stopped_cleanly CONTAINER: exit 0, the SIGTERM logged, and `stopped` last.
+stopped_cleanly() {
+  pm logs "$1" >"$WORK/stop.log" 2>&1 &&
+    [ "$(pm inspect "$1" --format '{{.State.ExitCode}}')" = 0 ] &&
+    grep -qF '"signal":"SIGTERM"' "$WORK/stop.log" && tail -n1 "$WORK/stop.log" | grep -qF '"msg":"stopped"'
+}
+all_stopped_cleanly() {
+  local pod
+  for pod in "${PODS[@]}"; do stopped_cleanly "$pod-tokens-bff" || return 1; done
+}
+check "podman pod stop --time $grace (terminationGracePeriodSeconds): each replica exits 0 after SIGTERM and stopped ($stop_s s)" \
+  all_stopped_cleanly
 t0=$(now)
 pm kube down "$KUBE" >>"$OUT/podman.log" 2>&1 || true
 echo "     podman kube down: $(since "$t0") s"
@@ -233,7 +257,7 @@ for v in $data_volumes; do
 done
 [ "${#left[@]}" -eq 0 ] || echo "     podman kube down left: ${left[*]} (removed)"
 check "no pod or container of the manifest is left" \
-  test -z "$(pm ps -a -q --filter "pod=$POD" 2>/dev/null)$(pm pod ls -q --filter "name=^$POD\$")"
+  test -z "$(pm pod ls -q --filter 'name=^tokens-bff-pod-')$(pm ps -a -q --filter 'name=^tokens-bff-pod-')"
 
 echo "::: timings: whole run $(since "$t_start") s"
 finished=true
