@@ -23,7 +23,7 @@ check() {
 }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-# finish NAME: the closing line `NAME: N passed, N failed`, and the exit status.
+# finish RC NAME: the closing line `NAME: N passed, N failed`, and the exit status.
 finish() {
   local rc=$1 name=$2
   if ! $finished; then fail "aborted (exit $rc); logs in $OUT"; fi
