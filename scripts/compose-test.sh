@@ -171,9 +171,13 @@ if up_stack compose.redis.yaml deploy/compose.redis.yaml deploy/compose.redis.em
   stop_s=$(since "$t0")
   check "compose.redis.yaml: gateway-1 stopped by SIGTERM exits 0 after 'stopped' ($stop_s s)" stopped_cleanly "$GW1"
   ok=0
-  t0=$(now)
-  for _ in 1 2 3 4 5 6; do [ "$(session_status "$BASE" "$jar")" = 200 ] && ok=$((ok + 1)); done
-  check "compose.redis.yaml: with gateway-1 down, GET /session -> 200, 6 of 6 (got $ok, $(since "$t0") s)" test "$ok" = 6
+  slowest=0
+  for _ in 1 2 3 4 5 6; do
+    t0=$(now)
+    [ "$(session_status "$BASE" "$jar")" = 200 ] && ok=$((ok + 1))
+    slowest=$(awk -v a="$slowest" -v b="$(since "$t0")" 'BEGIN { print (b > a ? b : a) }')
+  done
+  check "compose.redis.yaml: with gateway-1 down, GET /session -> 200, 6 of 6 (got $ok, slowest $slowest s)" test "$ok" = 6
   check "compose.redis.yaml: ... served by gateway-2" test "$(served_session "$GW2")" -ge $((served2 + 6))
   down_stack compose.redis.yaml
 fi
