@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the image from the Dockerfile with podman and probes it for real, on 127.0.0.1 only:
 #   1. a missing environment exits non-zero with the config message and no stack trace;
-#   2. a valid one (secret as SESSION_SECRET_FILE, SQLite on a volume, read-only root) serves
+#   2. a valid one, by README's `docker run` line (secret as SESSION_SECRET_FILE, SQLite on a
+#      volume, read-only root, published on 127.0.0.1) serves
 #      /healthz, /readyz, /metrics and a 401 problem for /session, runs `node` as uid 10001,
 #      passes its HEALTHCHECK, and on SIGTERM (`podman stop`) drains and exits 0.
 # Closing line: `container: N passed, N failed`; exit status 1 on any failure.
@@ -19,217 +20,38 @@
 # CI=true it apt-get installs the missing ones itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/container-lib.sh
+. scripts/container-lib.sh
 
-LABEL=tokens-bff-container-test
 RUN_ID=$$
 IMAGE=localhost/tokens-bff:container-test-$RUN_ID
 CTR=tokens-bff-ct-$RUN_ID
 CTR_DEFAULTS=tokens-bff-ct-defaults-$RUN_ID
 VOLUME_NAME=tokens-bff-ct-data-$RUN_ID
-OUT=${CONTAINER_TEST_OUT:-.ci-out/container}
-mkdir -p "$OUT"
-t_start=$(date +%s.%N)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokens-bff-ct.XXXXXX")
-
-passed=0
-failed=0
-finished=false
-pass() {
-  passed=$((passed + 1))
-  echo "ok   - $*"
-}
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL - $*"
-}
-# check NAME COMMAND...: one probe, counted.
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-pm() { podman --runtime "$RUNC" "$@"; }
+begin_run "${CONTAINER_TEST_OUT:-.ci-out/container}" container
 
 cleanup() {
-  if command -v podman >/dev/null 2>&1 && [ -n "${RUNC:-}" ]; then
-    pm rm -f --time 0 "$CTR" >/dev/null 2>&1 || true
-    pm rm -f --time 0 "$CTR_DEFAULTS" >/dev/null 2>&1 || true
-    pm volume rm -f "$VOLUME_NAME" >/dev/null 2>&1 || true
-    pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
-    if [ "${CONTAINER_TEST_CLEAN:-}" = 1 ]; then
-      pm image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
-      pm rmi -f "${BASE_REF:-}" "${BUILD_REF:-}" >/dev/null 2>&1 || true
-    else
-      prune_stale_cache
-    fi
+  pm rm -f --time 0 "$CTR" >/dev/null 2>&1 || true
+  pm rm -f --time 0 "$CTR_DEFAULTS" >/dev/null 2>&1 || true
+  pm volume rm -f "$VOLUME_NAME" >/dev/null 2>&1 || true
+  pm rmi -f "$IMAGE" >/dev/null 2>&1 || true
+  if [ "${CONTAINER_TEST_CLEAN:-}" = 1 ]; then
+    pm image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true
+    pm rmi -f "${BASE_REF:-}" "${BUILD_REF:-}" >/dev/null 2>&1 || true
+  else
+    prune_stale_cache
   fi
-  rm -rf "$WORK"
 }
-# Build cache of earlier Dockerfiles or base images: dangling images that inherited the base
-# images' label, other than the layers this run's build used.
-prune_stale_cache() {
-  local keep id
-  keep=$(grep -oE '^--> [0-9a-f]{11}$' "$OUT/build.log" 2>/dev/null | cut -c5- || true)
-  for id in $(pm images -q --filter dangling=true --filter "label=$LABEL" 2>/dev/null); do
-    grep -qx "${id:0:11}" <<<"$keep" || pm rmi "$id" >/dev/null 2>&1 || true
-  done
-}
-on_exit() {
-  local rc=$?
-  cleanup
-  if ! $finished; then fail "aborted (exit $rc); logs in $OUT"; fi
-  echo "container: $passed passed, $failed failed"
-  if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then exit 0; else exit 1; fi
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
 
-# --- tools -------------------------------------------------------------------------------------
-if [ "$(id -u)" -ne 0 ]; then
-  echo "container-test: needs root (rootful podman)" >&2
-  exit 1
-fi
-missing=()
-command -v podman >/dev/null 2>&1 || missing+=(podman)
-[ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || missing+=(runc)
-command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "${CI:-}" != true ]; then
-    echo "container-test: missing ${missing[*]}: apt-get install --no-install-recommends ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "::: apt-get install ${missing[*]}"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") \
-    >"$OUT/apt.log" 2>&1 || {
-    tail -20 "$OUT/apt.log"
-    exit 1
-  }
-fi
-RUNC=$(command -v runc || echo /usr/sbin/runc)
-# podman's default nofile ulimit is above this machine's hard limit, which runc then refuses.
-printf '[containers]\ndefault_ulimits = []\n' >"$WORK/containers.conf"
-export CONTAINERS_CONF=$WORK/containers.conf
-
-# One run at a time on a machine (they share the base images and the build cache); then whatever
-# carries the label is a leftover of a run that was killed before its trap ran.
-exec 9>"${TMPDIR:-/tmp}/tokens-bff-container-test.lock"
-flock 9
+need_tools container-test openssl
+# Whatever carries the label is a leftover of a run that was killed before its trap ran.
 for c in $(pm ps -a -q --filter "label=$LABEL" 2>/dev/null); do pm rm -f --time 0 "$c" >/dev/null 2>&1 || true; done
 for v in $(pm volume ls -q --filter "label=$LABEL" 2>/dev/null); do pm volume rm -f "$v" >/dev/null 2>&1 || true; done
 for i in $(pm images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/tokens-bff:container-test-' || true); do
   pm rmi -f "$i" >/dev/null 2>&1 || true
 done
-
-# --- local base images -------------------------------------------------------------------------
-NODE_BIN=$(node -p process.execPath)
-NODE_PREFIX=$(dirname "$(dirname "$NODE_BIN")")
-NPM_DIR=$(npm root -g)/npm
-# shellcheck disable=SC1091
-SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-  [ -s "$f" ] && sources+=("$f")
-done
-
-# make_rootfs KIND DIR: Debian minbase plus this machine's node at /usr/local (where the official
-# images have it); KIND=build adds npm, node's headers and node-gyp's toolchain.
-make_rootfs() {
-  local kind=$1 root=$2
-  local include=()
-  # shellcheck disable=SC2054 # one option whose value is a comma list
-  [ "$kind" = build ] && include=(--include=python3,make,g++)
-  # Merged /usr set up as debootstrap does it, not through the usrmerge package (and its perl);
-  # no man pages, docs or locales, as in Debian's slim images.
-  mmdebstrap --mode=root --variant=minbase --format=directory \
-    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    "${include[@]}" "$SUITE" "$root" "${sources[@]}"
-  install -D -m 0755 "$NODE_BIN" "$root/usr/local/bin/node"
-  if [ "$kind" = build ]; then
-    mkdir -p "$root/usr/local/lib/node_modules" "$root/usr/local/include"
-    cp -a "$NPM_DIR" "$root/usr/local/lib/node_modules/npm"
-    cp -a "$NODE_PREFIX/include/node" "$root/usr/local/include/node"
-    ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
-    ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-    # better-sqlite3's prebuild-install would download its binary from outside the npm registry:
-    # have it fall through to node-gyp, which builds against the headers above (npm_config_nodedir).
-    echo 'buildFromSource=true' >"$root/etc/prebuild-installrc"
-  fi
-}
-
-IMPORT_ENV=(
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["node"]'
-  --change "LABEL $LABEL=base"
-)
-BUILD_ENV=(
-  --change 'ENV npm_config_nodedir=/usr/local' --change 'ENV npm_config_update_notifier=false'
-  --change 'ENV JOBS=max'
-)
-KEY=$({
-  declare -f make_rootfs
-  declare -p IMPORT_ENV BUILD_ENV
-  echo "$SUITE"
-  "$NODE_BIN" --version
-  npm --version
-  cat "${sources[@]}"
-} | sha256sum | cut -c1-12)
-BASE_REF=localhost/tokens-bff-base:$KEY
-BUILD_REF=localhost/tokens-bff-build:$KEY
-
-t0=$(now)
-if pm image exists "$BASE_REF" && pm image exists "$BUILD_REF"; then
-  echo "::: base images $BASE_REF, $BUILD_REF (cached)"
-else
-  echo "::: making base images (node $("$NODE_BIN" --version), Debian $SUITE) -> $OUT/base-*.log"
-  make_rootfs base "$WORK/base" >"$OUT/base-run.log" 2>&1 &
-  base_pid=$!
-  make_rootfs build "$WORK/build" >"$OUT/base-build.log" 2>&1 &
-  build_pid=$!
-  base_ok=true
-  wait "$base_pid" || base_ok=false
-  wait "$build_pid" || base_ok=false
-  if ! $base_ok; then
-    tail -20 "$OUT"/base-*.log
-    fail "base images (mmdebstrap)"
-    finished=true
-    exit 1
-  fi
-  tar -C "$WORK/base" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" - "$BASE_REF" >/dev/null
-  tar -C "$WORK/build" --numeric-owner -cf - . | pm import -q "${IMPORT_ENV[@]}" "${BUILD_ENV[@]}" - "$BUILD_REF" >/dev/null
-  rm -rf "$WORK/base" "$WORK/build"
-  # Images of an older recipe or node version.
-  for ref in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/tokens-bff-(base|build):' | grep -v ":$KEY\$" || true); do
-    pm rmi -f "$ref" >/dev/null 2>&1 || true
-  done
-  echo "::: base images made in $(since "$t0") s"
-fi
-
-# --- build -------------------------------------------------------------------------------------
-t1=$(now)
-build_args=(
-  --format docker --pull=never --network host --label "$LABEL=1"
-  --build-arg "BUILD_IMAGE=$BUILD_REF" --build-arg "BASE_IMAGE=$BASE_REF"
-)
-registry=$(npm config get registry)
-[ -n "$registry" ] && build_args+=(--build-arg "NPM_REGISTRY=$registry")
-cafile=$(npm config get cafile)
-[ -s "$cafile" ] || cafile=${NODE_EXTRA_CA_CERTS:-}
-[ -n "$cafile" ] && [ -s "$cafile" ] && build_args+=(--secret "id=npmca,src=$cafile")
-echo "::: podman build -> $OUT/build.log"
-if pm build "${build_args[@]}" -t "$IMAGE" . >"$OUT/build.log" 2>&1; then
-  build_s=$(since "$t1")
-  pass "image builds from the Dockerfile ($build_s s)"
-else
-  tail -40 "$OUT/build.log"
-  fail "image builds from the Dockerfile"
-  finished=true
-  exit 1
-fi
+base_images
+build_image "$IMAGE"
 
 size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$(pm image inspect --format '{{.Size}}' "$BASE_REF")
@@ -258,11 +80,12 @@ check "missing environment: exits non-zero (got $rc)" test "$rc" -ne 0
 check "missing environment: the config message naming the variables, no stack trace" config_message_only
 
 # --- 2. valid environment, on 127.0.0.1 ---------------------------------------------------------
-PORT=$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 mkdir -p "$WORK/secrets"
-node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64") + "\n")' >"$WORK/secrets/session_secret"
-chmod 0755 "$WORK/secrets" && chmod 0444 "$WORK/secrets/session_secret"
+# README's secret.
+openssl rand -base64 48 >"$WORK/secrets/session_secret" && chmod 0444 "$WORK/secrets/session_secret"
+chmod 0755 "$WORK/secrets"
 pm volume create --label "$LABEL=1" "$VOLUME_NAME" >/dev/null
 # Settings every run below shares: the secret as a read-only file, a dead loopback port for
 # Genesys (no probe here goes upstream), a read-only root (no tmpfs either, as with Docker's
@@ -275,11 +98,12 @@ common=(
   -e GENESYS_API_BASE_URL=http://127.0.0.1:1 -e GENESYS_LOGIN_BASE_URL=http://127.0.0.1:1
 )
 
-# The host's network, listening on 127.0.0.1 only: no traffic leaves loopback.
+# README's `docker run` line with podman: the image's own HOST and PORT, published on 127.0.0.1
+# only, so no traffic leaves loopback.
 t2=$(now)
 up=false
-pm run -d --name "$CTR" "${common[@]}" --network host -v "$VOLUME_NAME:/data" \
-  -e HOST=127.0.0.1 -e PORT="$PORT" -e PUBLIC_BASE_URL="$BASE" -e SESSION_STORE=sqlite \
+pm run -d --name "$CTR" "${common[@]}" -p "127.0.0.1:$PORT:3000" \
+  -e PUBLIC_BASE_URL="$BASE" -e TRUST_PROXY=1 -v "$VOLUME_NAME:/data" --stop-timeout 15 \
   "$IMAGE" >/dev/null 2>>"$OUT/podman.log" || tail -3 "$OUT/podman.log"
 for _ in $(seq 1 150); do
   if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then
@@ -331,7 +155,7 @@ check "session database on the volume, owned by 10001" \
 check "secret read from SESSION_SECRET_FILE, never logged" secret_not_in_logs
 
 t3=$(now)
-pm stop --time 15 "$CTR" >/dev/null 2>>"$OUT/podman.log" || true
+pm stop "$CTR" >/dev/null 2>>"$OUT/podman.log" || true
 stop_s=$(since "$t3")
 code=$(pm inspect --format '{{.State.ExitCode}}' "$CTR")
 last=$(pm logs "$CTR" 2>&1 | tail -n1)
@@ -354,6 +178,9 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 check "image defaults (0.0.0.0:3000, SQLite on the anonymous /data volume): healthy" $healthy
+listening_line=$(pm logs "$CTR_DEFAULTS" 2>&1 | grep -F '"msg":"listening"' || true)
+echo "     $listening_line"
+check "listen log line names the bound address 0.0.0.0:3000" grep -qF '"address":"0.0.0.0:3000"' <<<"$listening_line"
 pm stop --time 15 "$CTR_DEFAULTS" >/dev/null 2>>"$OUT/podman.log" || true
 
 echo "::: timings: build ${build_s} s, probes $(since "$t2") s, whole run $(since "$t_start") s"

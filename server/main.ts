@@ -56,8 +56,13 @@ async function main(): Promise<void> {
   }
   const store = await buildStore(config, logger);
   const server = await startServer(config, { logger, store });
+  // The bound address, not server.url: in a container that is 0.0.0.0, which a url would hide.
   logger.info(
-    { url: server.url, metricsUrl: server.metricsUrl, store: config.session.store },
+    {
+      address: server.listening,
+      metricsAddress: server.metricsListening,
+      store: config.session.store,
+    },
     'listening',
   );
 

@@ -11,9 +11,14 @@ import { Lifecycle } from '../core/lifecycle';
 
 /** A listening gateway. `stop` is idempotent. */
 export interface RunningServer {
+  /** Where a client on this machine reaches it: 127.0.0.1 when it listens on every address. */
   readonly url: string;
   readonly address: AddressInfo;
+  /** What it is bound to, as `host:port`: `0.0.0.0:3000` in a container, not the url's host. */
+  readonly listening: string;
   readonly metricsUrl: string | undefined;
+  /** As `listening`, for the METRICS_PORT listener. */
+  readonly metricsListening: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -27,9 +32,13 @@ function listen(server: http.Server, port: number, host: string): Promise<Addres
   });
 }
 
-function urlOf(address: AddressInfo): string {
+function hostPort(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  return `${host}:${address.port}`;
+}
+
+function urlOf(address: AddressInfo): string {
+  return `http://${address.address === '0.0.0.0' ? `127.0.0.1:${address.port}` : hostPort(address)}`;
 }
 
 /**
@@ -103,7 +112,9 @@ export async function startServer(
   return {
     url: urlOf(address),
     address,
+    listening: hostPort(address),
     metricsUrl: metricsAddress ? urlOf(metricsAddress) : undefined,
+    metricsListening: metricsAddress ? hostPort(metricsAddress) : undefined,
     stop,
   };
 }

@@ -5,6 +5,12 @@ import { freePort } from '../support/gateway-harness';
 import { startRedisServer } from '../support/redis-server';
 import { collect, exitOf, runMain as run, waitFor } from './spawn';
 
+/** The parsed `listening` log line. */
+function listeningLine(out: string): Record<string, unknown> {
+  const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
+  return JSON.parse(line ?? '{}') as Record<string, unknown>;
+}
+
 describe('node dist/server/main.js', () => {
   it('with a missing and invalid environment, prints one message naming every bad variable and exits 1', async () => {
     const child = run({ PORT: 'abc', SESSION_SECRET: 'short-secret-value' });
@@ -39,6 +45,7 @@ describe('node dist/server/main.js', () => {
     const io = collect(child);
     try {
       await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
+      expect(listeningLine(io.out())).toMatchObject({ address: `127.0.0.1:${port}` });
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: 'ok' });
@@ -51,6 +58,32 @@ describe('node dist/server/main.js', () => {
     } finally {
       child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('listening on every address (HOST=0.0.0.0, as in the image), logs 0.0.0.0, not 127.0.0.1', async () => {
+    const port = await freePort();
+    const child = run({
+      PORT: String(port),
+      HOST: '0.0.0.0',
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      OAUTH_CLIENT_ID: 'client',
+      SESSION_SECRET: 'x'.repeat(40),
+      SESSION_STORE: 'memory',
+    });
+    const io = collect(child);
+    try {
+      await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
+      expect(listeningLine(io.out())).toMatchObject({
+        address: `0.0.0.0:${port}`,
+        store: 'memory',
+      });
+      expect(io.out()).not.toContain('127.0.0.1');
+      const exited = exitOf(child);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
