@@ -69,8 +69,10 @@ describe('npm run demo -- --embedded in a real browser', () => {
     const opened = profile.context.waitForEvent('page');
     await frame.click('#login');
     const popup = await opened;
+    // Listened for before the click: the popup may close before the click has settled.
+    const closed = popup.waitForEvent('close', { timeout: 20_000 });
     await popup.click('text=Sign in as Ada Admin');
-    await popup.waitForEvent('close', { timeout: 15_000 });
+    await closed;
     await frame.waitForSelector('#who:has-text("Logged in as Ada Admin")');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'demo-embedded.png'), fullPage: true });
 

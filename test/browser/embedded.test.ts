@@ -84,8 +84,17 @@ async function signInThroughPopup(frame: Frame, button: '#login' | '#raw-login')
   const opened = context.waitForEvent('page');
   await frame.click(button);
   const popup = await opened;
+  // Listened for before the click: the popup can post its code and close while the click that
+  // led there is still settling, and a close event that came first is never heard.
+  const closed = popup.waitForEvent('close', { timeout: 20_000 });
   await popup.click('text=Sign in as Ada Admin');
-  await popup.waitForEvent('close', { timeout: 15_000 });
+  try {
+    await closed;
+  } catch (err) {
+    // What the popup shows instead says why: an error page, the no-opener message, ...
+    const shown = await popup.textContent('body').catch(() => '(gone)');
+    throw new Error(`the popup did not close: ${popup.url()} shows ${shown}`, { cause: err });
+  }
 }
 
 describe('embedded in another site, third-party cookies blocked (real Chromium)', () => {

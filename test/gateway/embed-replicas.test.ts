@@ -1,32 +1,14 @@
 import { ADMIN_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
-import type { RedisSettings } from '../../config/types';
-import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useRedisTopologies } from '../support/redis-topologies';
 import { carryCookies, startRedisReplica } from '../support/replica-helpers';
 import { expectProblem } from '../support/expect-problem';
 
 // A popup's login answered by one replica is handed over on another (docs/embedded.md): the
 // staged login lives in the shared store, not in the process that made it.
-let redis: RedisServer;
-let cluster: RedisClusterSetup;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  cluster = await startRedisCluster();
-}, 60_000);
-
-afterAll(async () => {
-  await redis?.stop();
-  await cluster?.stop();
-});
-
 // On one Redis, and on a three-primary Cluster, where the staged login's key (the code's hash)
-// falls in whatever slot it falls in (docs/redis.md#key-layout).
-const TOPOLOGIES: [string, () => string | RedisSettings][] = [
-  ['one Redis', () => redis.url],
-  ['a Redis Cluster', () => ({ clusterNodes: cluster.nodes })],
-];
+// falls in whatever slot it falls in.
+const { topologies: TOPOLOGIES } = useRedisTopologies();
 
 const handoff = (frame: ReturnType<Harness['client']>, code: string) =>
   frame.request('POST', '/auth/handoff', {

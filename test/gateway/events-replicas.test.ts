@@ -5,32 +5,12 @@ import {
   type GenesysEmulator,
 } from '../../emulator/genesys-emulator';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
-import type { RedisSettings } from '../../config/types';
-import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useRedisTopologies } from '../support/redis-topologies';
 import { startRedisReplica, carryCookies } from '../support/replica-helpers';
 import { openStream } from '../support/event-stream';
 
-let redis: RedisServer;
-let cluster: RedisClusterSetup;
 let prefixes = 0;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  cluster = await startRedisCluster();
-}, 60_000);
-
-afterAll(async () => {
-  await redis?.stop();
-  await cluster?.stop();
-});
-
-// The same behaviour on one Redis and on a three-primary Cluster, where a user's sessions and
-// their index entries sit in several slots (docs/redis.md#key-layout).
-const TOPOLOGIES: [string, () => string | RedisSettings][] = [
-  ['one Redis', () => redis.url],
-  ['a Redis Cluster', () => ({ clusterNodes: cluster.nodes })],
-];
+const { topologies: TOPOLOGIES } = useRedisTopologies();
 
 describe.each(TOPOLOGIES)('session events across two replicas on %s', (topology, target) => {
   let emulator: GenesysEmulator;

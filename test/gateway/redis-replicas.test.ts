@@ -10,9 +10,7 @@ import {
   storedTokenSets,
   type Harness,
 } from '../support/gateway-harness';
-import type { RedisSettings } from '../../config/types';
-import { startRedisCluster, type RedisClusterSetup } from '../support/redis-cluster';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useRedisTopologies } from '../support/redis-topologies';
 import {
   startRedisReplica,
   carryCookies,
@@ -24,26 +22,8 @@ import { sessionIdsOfUser } from '../support/store-contents';
 /** Genesys's shortest access-token lifetime. */
 const TOKEN_SECONDS = 300;
 
-let redis: RedisServer;
-let cluster: RedisClusterSetup;
 let prefixes = 0;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  cluster = await startRedisCluster();
-}, 60_000);
-
-afterAll(async () => {
-  await redis?.stop();
-  await cluster?.stop();
-});
-
-// The same behaviour on one Redis and on a three-primary Cluster, where a user's sessions and
-// their index entries sit in several slots (docs/redis.md#key-layout).
-const TOPOLOGIES: [string, () => string | RedisSettings][] = [
-  ['one Redis', () => redis.url],
-  ['a Redis Cluster', () => ({ clusterNodes: cluster.nodes })],
-];
+const { topologies: TOPOLOGIES, server } = useRedisTopologies();
 
 function refreshCount(emulator: GenesysEmulator): number {
   return emulator
@@ -86,7 +66,7 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
   });
 
   afterEach(async () => {
-    await redis.ensureRunning();
+    await server().ensureRunning();
     await a.close();
     await b.close();
     await emulator.close();
@@ -224,7 +204,7 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
     describe('when Redis is down', () => {
       it('/session answers 503 within 2 s, /readyz 503, /healthz 200, and after Redis is back everything works again', async () => {
         const onA = await a.login(AGENT_USER);
-        await redis.kill();
+        await server().kill();
 
         const [session, sessionMs] = await timed(() => onA.get('/session', { csrf: true }));
         expectStoreDown(session, sessionMs);
@@ -241,7 +221,7 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
         const [callback, callbackMs] = await timed(() => newcomer.get(authorize.location ?? ''));
         expectStoreDown(callback, callbackMs);
 
-        await redis.restart();
+        await server().restart();
         for (const replica of [a, b]) {
           await eventually(async () => (await replica.client().get('/readyz')).status === 200);
         }
@@ -261,7 +241,7 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
       it('a Redis that stops answering gets 503 within 2 s too, and the same session works once it answers again', async () => {
         const onA = await a.login(AGENT_USER);
         const onB = carryCookies(onA, b.client());
-        redis.pause();
+        server().pause();
         try {
           const [session, sessionMs] = await timed(() => onB.get('/session', { csrf: true }));
           expectStoreDown(session, sessionMs);
@@ -269,7 +249,7 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
           expectStoreDown(ready, readyMs);
           expect((await b.client().get('/healthz')).status).toBe(200);
         } finally {
-          redis.resume();
+          server().resume();
         }
         expect((await onB.get('/session', { csrf: true })).status).toBe(200);
         expect((await onA.get('/session', { csrf: true })).status).toBe(200);
