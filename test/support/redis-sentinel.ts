@@ -5,6 +5,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import type { RedisEndpoint } from '../../config/types';
 import { freePort } from './gateway-harness';
+import type { TlsFiles } from './redis-tls';
 import {
   assertInstalled,
   exited,
@@ -50,8 +51,10 @@ async function until<T>(
 /**
  * Starts the primary, its replica and three Sentinels (quorum 2), and resolves once every
  * Sentinel knows the replica and the two other Sentinels: only then can a failover be agreed.
+ * With `tls`, every one of them speaks only TLS (port 0): clients, replication, and Sentinels to
+ * the servers and to each other.
  */
-export async function startSentinelSetup(): Promise<SentinelSetup> {
+export async function startSentinelSetup(tls?: TlsFiles): Promise<SentinelSetup> {
   assertInstalled('redis-sentinel', 'redis-sentinel');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-sentinel-'));
   const children: ChildProcess[] = [];
@@ -72,8 +75,14 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
   }
 
   try {
-    primary = await startRedisServer();
-    replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    // The replica dials its primary over TLS too, and then names its TLS port to it (and so to
+    // the Sentinels, which learn of replicas from the primary).
+    const overTls = tls ? { tls, args: ['--tls-replication', 'yes'] } : { args: [] };
+    primary = await startRedisServer(overTls);
+    replica = await startRedisServer({
+      ...overTls,
+      args: [...overTls.args, '--replicaof', '127.0.0.1', String(primary.port)],
+    });
     const sentinels: RedisEndpoint[] = [];
     for (let i = 0; i < 3; i += 1) {
       const port = await freePort();
@@ -82,7 +91,17 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
       fs.writeFileSync(
         file,
         [
-          `port ${port}`,
+          ...(tls
+            ? [
+                'port 0',
+                `tls-port ${port}`,
+                `tls-cert-file ${tls.cert}`,
+                `tls-key-file ${tls.key}`,
+                `tls-ca-cert-file ${tls.ca}`,
+                'tls-auth-clients no',
+                'tls-replication yes',
+              ]
+            : [`port ${port}`]),
           'bind 127.0.0.1',
           `dir ${dir}`,
           `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${primary.port} 2`,
@@ -98,7 +117,10 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
       sentinels.push({ host: '127.0.0.1', port });
     }
     for (const { port } of sentinels) {
-      const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      const client = new Redis(port, '127.0.0.1', {
+        maxRetriesPerRequest: 1,
+        ...(tls ? { tls: { ca: [fs.readFileSync(tls.ca)] } } : {}),
+      });
       clients.push(client);
       await until(`Sentinel ${port} to know the replica and its peers`, async () => {
         const peers = (await client.call('SENTINEL', 'SENTINELS', SENTINEL_MASTER)) as unknown[];
