@@ -7,7 +7,7 @@ import Redis, { Cluster } from 'ioredis';
 import type { RedisEndpoint } from '../../config/types';
 import { startRedisServer, type RedisServer } from './redis-server';
 
-/** A Redis Cluster of three primaries (no replicas) on 127.0.0.1, owned by one test file. */
+/** A Redis Cluster of three primaries (each with a replica, if asked) on 127.0.0.1, owned by one test file. */
 export interface RedisClusterSetup {
   readonly servers: readonly RedisServer[];
   /** What REDIS_CLUSTER_NODES lists. */
@@ -21,9 +21,13 @@ export interface RedisClusterSetup {
 /**
  * Starts three `redis-server --cluster-enabled yes`, joins them with `redis-cli --cluster create`
  * (which splits the 16384 slots into three runs) and resolves once every node says
- * cluster_state:ok.
+ * cluster_state:ok. With `replicas`, six servers: each primary gets a replica, and a primary
+ * that stops answering for `--cluster-node-timeout` (1 s here) is failed over to it.
  */
-export async function startRedisCluster(): Promise<RedisClusterSetup> {
+export async function startRedisCluster(
+  options: { replicas?: boolean } = {},
+): Promise<RedisClusterSetup> {
+  const count = options.replicas ? 6 : 3;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-cluster-'));
   const servers: RedisServer[] = [];
   let admin: Cluster | undefined;
@@ -36,13 +40,19 @@ export async function startRedisCluster(): Promise<RedisClusterSetup> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   try {
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < count; i += 1) {
       const nodeDir = path.join(dir, `node-${i}`);
       fs.mkdirSync(nodeDir);
       servers.push(
         await startRedisServer({
           dir: nodeDir,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            ...(options.replicas ? ['--cluster-node-timeout', '1000'] : []),
+          ],
         }),
       );
     }
@@ -51,13 +61,23 @@ export async function startRedisCluster(): Promise<RedisClusterSetup> {
       '--cluster',
       'create',
       ...nodes.map((n) => `${n.host}:${n.port}`),
+      ...(options.replicas ? ['--cluster-replicas', '1'] : []),
       '--cluster-yes',
     ]);
     for (const { port } of nodes) {
       const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
       try {
         const deadline = Date.now() + 20_000;
-        while (!String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+        // A replica counts once it has its primary's data too: a failover then loses nothing.
+        const ready = async (): Promise<boolean> => {
+          if (!String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok'))
+            return false;
+          const replication = String(await client.call('INFO', 'replication'));
+          return (
+            !replication.includes('role:slave') || replication.includes('master_link_status:up')
+          );
+        };
+        while (!(await ready())) {
           if (Date.now() > deadline) throw new Error(`cluster node ${port} never reached state ok`);
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
