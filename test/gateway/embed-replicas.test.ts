@@ -1,7 +1,11 @@
 import { ADMIN_USER, startEmulator, type GenesysEmulator } from '../../emulator/genesys-emulator';
-import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
+import type { Harness } from '../support/gateway-harness';
 import { useRedisTopologies } from '../support/redis-topologies';
-import { carryCookies, startRedisReplica } from '../support/replica-helpers';
+import {
+  carryCookies,
+  registerReplicasClient,
+  startRedisReplica,
+} from '../support/replica-helpers';
 import { expectProblem } from '../support/expect-problem';
 
 // A popup's login answered by one replica is handed over on another (docs/embedded.md): the
@@ -29,12 +33,7 @@ describe.each(TOPOLOGIES)('popup login across two replicas on %s', (_name, targe
     const keyPrefix = `embed-replicas-${(runs += 1)}:`;
     a = await startRedisReplica(emulator, target(), keyPrefix, embedded);
     b = await startRedisReplica(emulator, target(), keyPrefix, embedded);
-    emulator.addClient({
-      id: TEST_CLIENT_ID,
-      secret: TEST_CLIENT_SECRET,
-      name: 'tokens-bff replicas',
-      redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
-    });
+    registerReplicasClient(emulator, [a, b]);
   });
 
   afterEach(async () => {

@@ -4,9 +4,13 @@ import {
   startEmulator,
   type GenesysEmulator,
 } from '../../emulator/genesys-emulator';
-import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Harness } from '../support/gateway-harness';
+import type { Harness } from '../support/gateway-harness';
 import { useRedisTopologies } from '../support/redis-topologies';
-import { startRedisReplica, carryCookies } from '../support/replica-helpers';
+import {
+  carryCookies,
+  registerReplicasClient,
+  startRedisReplica,
+} from '../support/replica-helpers';
 import { openStream } from '../support/event-stream';
 
 let prefixes = 0;
@@ -23,12 +27,7 @@ describe.each(TOPOLOGIES)('session events across two replicas on %s', (topology,
     const replica = (): Promise<Harness> => startRedisReplica(emulator, target(), keyPrefix);
     a = await replica();
     b = await replica();
-    emulator.addClient({
-      id: TEST_CLIENT_ID,
-      secret: TEST_CLIENT_SECRET,
-      name: 'tokens-bff replicas',
-      redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
-    });
+    registerReplicasClient(emulator, [a, b]);
   });
 
   afterEach(async () => {

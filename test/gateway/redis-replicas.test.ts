@@ -4,14 +4,10 @@ import {
   startEmulator,
   type GenesysEmulator,
 } from '../../emulator/genesys-emulator';
-import {
-  TEST_CLIENT_ID,
-  TEST_CLIENT_SECRET,
-  storedTokenSets,
-  type Harness,
-} from '../support/gateway-harness';
+import { TEST_CLIENT_ID, storedTokenSets, type Harness } from '../support/gateway-harness';
 import { useRedisTopologies } from '../support/redis-topologies';
 import {
+  registerReplicasClient,
   startRedisReplica,
   carryCookies,
   expectStoreDown,
@@ -44,16 +40,8 @@ describe.each(TOPOLOGIES)('two gateway replicas on %s', (topology, target) => {
   let a: Harness;
   let b: Harness;
 
-  /** Both replicas' callbacks on the one OAuth client, with this access-token lifetime. */
-  function registerClient(accessTokenLifetimeSeconds?: number): void {
-    emulator.addClient({
-      id: TEST_CLIENT_ID,
-      secret: TEST_CLIENT_SECRET,
-      name: 'tokens-bff replicas',
-      redirectUris: [a.config.oauth.redirectUri, b.config.oauth.redirectUri],
-      ...(accessTokenLifetimeSeconds === undefined ? {} : { accessTokenLifetimeSeconds }),
-    });
-  }
+  const registerClient = (accessTokenLifetimeSeconds?: number): void =>
+    registerReplicasClient(emulator, [a, b], accessTokenLifetimeSeconds);
 
   beforeEach(async () => {
     emulator = await startEmulator();

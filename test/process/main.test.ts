@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/gateway-harness';
 import { startRedisServer } from '../support/redis-server';
-import { collect, exitOf, runMain as run, waitFor } from './spawn';
+import { collect, exitOf, mainEnv, runMain as run, waitFor } from './spawn';
 
 /** The parsed `listening` log line. */
 function listeningLine(out: string): Record<string, unknown> {
@@ -34,14 +34,7 @@ describe('node dist/server/main.js', () => {
   it('with a valid environment, listens, answers /healthz, and stops cleanly on SIGTERM', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokens-bff-main-'));
     const port = await freePort();
-    const child = run({
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      OAUTH_CLIENT_ID: 'client',
-      SESSION_SECRET: 'x'.repeat(40),
-      SESSION_SQLITE_PATH: path.join(dir, 'sessions.sqlite'),
-    });
+    const child = run(mainEnv(port, { SESSION_SQLITE_PATH: path.join(dir, 'sessions.sqlite') }));
     const io = collect(child);
     try {
       await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
@@ -63,14 +56,7 @@ describe('node dist/server/main.js', () => {
 
   it('listening on every address (HOST=0.0.0.0, as in the image), logs 0.0.0.0, not 127.0.0.1', async () => {
     const port = await freePort();
-    const child = run({
-      PORT: String(port),
-      HOST: '0.0.0.0',
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      OAUTH_CLIENT_ID: 'client',
-      SESSION_SECRET: 'x'.repeat(40),
-      SESSION_STORE: 'memory',
-    });
+    const child = run(mainEnv(port, { HOST: '0.0.0.0', SESSION_STORE: 'memory' }));
     const io = collect(child);
     try {
       await waitFor(() => io.out().includes('"msg":"listening"'), 10_000);
@@ -89,15 +75,7 @@ describe('node dist/server/main.js', () => {
 
   describe('with SESSION_STORE=redis', () => {
     async function baseEnv(): Promise<Record<string, string>> {
-      const port = await freePort();
-      return {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-        OAUTH_CLIENT_ID: 'client',
-        SESSION_SECRET: 'x'.repeat(40),
-        SESSION_STORE: 'redis',
-      };
+      return mainEnv(await freePort(), { SESSION_STORE: 'redis' });
     }
 
     it('when Redis cannot be reached at start, prints one line naming it (no password, no stack) and exits 1', async () => {

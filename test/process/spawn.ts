@@ -12,6 +12,21 @@ export function runMain(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [MAIN], { env: { PATH: '/usr/bin:/bin', ...env } });
 }
 
+/**
+ * The least environment main starts with, listening on `port` of 127.0.0.1 (its own public
+ * origin, a test client id and secret); `extra` adds to it or overrides it.
+ */
+export function mainEnv(port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    OAUTH_CLIENT_ID: 'client',
+    SESSION_SECRET: 'x'.repeat(40),
+    ...extra,
+  };
+}
+
 /** What a child has written so far, on stdout and on stderr. */
 export function collect(child: ChildProcess): { out: () => string; err: () => string } {
   let out = '';

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { collect, exitOf, runMain, waitFor } from '../process/spawn';
+import { collect, exitOf, mainEnv, runMain, waitFor } from '../process/spawn';
 import { freePort } from './gateway-harness';
 
 /** `node dist/server/main.js` on SESSION_STORE=redis, with `redisEnv` saying where Redis is. */
@@ -7,15 +7,7 @@ async function startMain(
   redisEnv: Record<string, string>,
 ): Promise<{ child: ChildProcess; io: ReturnType<typeof collect>; port: number }> {
   const port = await freePort();
-  const child = runMain({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-    OAUTH_CLIENT_ID: 'client',
-    SESSION_SECRET: 'x'.repeat(40),
-    SESSION_STORE: 'redis',
-    ...redisEnv,
-  });
+  const child = runMain(mainEnv(port, { SESSION_STORE: 'redis', ...redisEnv }));
   return { child, io: collect(child), port };
 }
 

@@ -1,7 +1,7 @@
 import type { RedisSettings } from '../../config/types';
 import type { GenesysEmulator } from '../../emulator/genesys-emulator';
 import { RedisSessionStore } from '../../server/stores/redis/store';
-import { startHarness, type Harness } from './gateway-harness';
+import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, startHarness, type Harness } from './gateway-harness';
 import type { BrowserClient, ClientResponse } from './browser-client';
 
 /** docs/contract.md#upstream-and-store-failures: store down ⇒ 503 within 2 s. */
@@ -61,5 +61,23 @@ export function startRedisReplica(
       await store.connect();
       return store;
     },
+  });
+}
+
+/**
+ * The harness's OAuth client with both replicas' callbacks (each replica has its own origin
+ * here), and this access-token lifetime when given; registering again replaces it.
+ */
+export function registerReplicasClient(
+  emulator: GenesysEmulator,
+  replicas: readonly Harness[],
+  accessTokenLifetimeSeconds?: number,
+): void {
+  emulator.addClient({
+    id: TEST_CLIENT_ID,
+    secret: TEST_CLIENT_SECRET,
+    name: 'tokens-bff replicas',
+    redirectUris: replicas.map((r) => r.config.oauth.redirectUri),
+    ...(accessTokenLifetimeSeconds === undefined ? {} : { accessTokenLifetimeSeconds }),
   });
 }
