@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { useHarness } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 import { ADMIN_USER } from '../../emulator/genesys-emulator';
 import {
   logInThroughPage,
@@ -25,7 +25,7 @@ const h = useHarness({
     SESSION_WARNING_SECONDS: String(WARNING_S),
   },
 });
-let browser: Browser;
+const browser = useChromium();
 let context: BrowserContext;
 
 declare const window: {
@@ -33,17 +33,12 @@ declare const window: {
   setInterval(f: () => void, ms: number): number;
 };
 
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
 afterAll(async () => {
-  await browser?.close();
   fs.rmSync(pages, { recursive: true, force: true });
 });
 
 beforeEach(async () => {
-  context = await browser.newContext();
+  context = await browser().newContext();
 });
 
 afterEach(async () => {

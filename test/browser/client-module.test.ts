@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
 import { useHarness } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 import { CLIENT_MODULE_PATH } from '../../server/http/client-module';
 import { writeClientPage } from './client-page';
 
@@ -57,16 +56,9 @@ describe(`GET ${CLIENT_MODULE_PATH}`, () => {
 });
 
 describe("a page under the gateway's CSP, in real Chromium", () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-
+  const browser = useChromium();
   it('imports the module with no CSP violation', async () => {
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     await page.addInitScript(() => {
       window.violations = [];
       document.addEventListener('securitypolicyviolation', (e) =>

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { BrowserClient } from '../support/browser-client';
 import {
   startHarness,
@@ -8,7 +8,7 @@ import {
   useHarness,
   type Harness,
 } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 import { ADMIN_USER } from '../../emulator/genesys-emulator';
 import {
   countStreams,
@@ -27,15 +27,10 @@ import {
 // gateway's CSP, in tabs of one real Chromium profile, which share one /session/events stream.
 const pages = writeClientPage();
 const h = useHarness({ env: { STATIC_DIR: pages } });
-let browser: Browser;
+const browser = useChromium();
 let context: BrowserContext;
 
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
 afterAll(async () => {
-  await browser?.close();
   fs.rmSync(pages, { recursive: true, force: true });
 });
 
@@ -75,7 +70,7 @@ function streamLines(): unknown[] {
 
 describe('the client module in real Chromium: one stream for every tab', () => {
   beforeEach(async () => {
-    context = await browser.newContext();
+    context = await browser().newContext();
   });
 
   it('ten tabs open one stream, and a logout in one reaches the others within 2 s', async () => {
@@ -200,7 +195,7 @@ describe('the client module in real Chromium: one stream for every tab', () => {
 
 describe('the client module without the Web Locks API (heartbeats on the BroadcastChannel)', () => {
   beforeEach(async () => {
-    context = await browser.newContext();
+    context = await browser().newContext();
     // As in a browser that has BroadcastChannel but no navigator.locks.
     await context.addInitScript(() => {
       Object.defineProperty(Object.getPrototypeOf(navigator), 'locks', { value: undefined });

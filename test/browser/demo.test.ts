@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { freePort } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 
 // `npm run demo` as a new user meets it: the built demo script, the emulator's login page, the
 // showcase page on the client module, in a real Chromium.
@@ -19,7 +19,7 @@ declare const document: {
 };
 
 let demo: ChildProcess;
-let browser: Browser;
+const browser = useChromium();
 let url: string;
 let output = '';
 
@@ -37,12 +37,10 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   url = (/Open:\s+(\S+)/.exec(output) as RegExpExecArray)[1] as string;
-  browser = await launchChromium();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 }, 30_000);
 
 afterAll(async () => {
-  await browser?.close();
   if (demo && demo.exitCode === null) {
     const exited = new Promise((r) => demo.once('exit', r));
     demo.kill('SIGTERM');
@@ -72,7 +70,7 @@ function screenshot(page: Page, name: string): Promise<Buffer> {
 describe('npm run demo in a real browser', () => {
   let context: BrowserContext;
   beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    context = await browser().newContext({ viewport: { width: 1100, height: 900 } });
   });
   afterEach(async () => {
     await context.close();
@@ -126,7 +124,7 @@ describe('npm run demo in a real browser', () => {
   }, 30_000);
 
   it('lists my sessions and ends another one with its End button', async () => {
-    const elsewhere = await browser.newContext();
+    const elsewhere = await browser().newContext();
     try {
       const page = await context.newPage();
       await logIn(page, 'Ada Admin');
@@ -166,7 +164,7 @@ describe('npm run demo in a real browser', () => {
   }, 30_000);
 
   it("admin panel: revokes a user picked from the emulator's users, ending their sessions", async () => {
-    const agent = await browser.newContext();
+    const agent = await browser().newContext();
     try {
       const agentPage = await agent.newPage();
       await logIn(agentPage, 'Alan Agent');

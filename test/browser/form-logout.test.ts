@@ -1,22 +1,14 @@
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startHarness, useHarness } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 
 // The Origin of a form post is the browser's to decide (with no-referrer it is `null`): only a
 // real browser shows whether the gateway's own headers let its own logout form through.
 const DEMO_PAGES = path.resolve(__dirname, '../../demo/public');
 
-let browser: Browser;
+const browser = useChromium();
 const h = useHarness({ env: { STATIC_DIR: DEMO_PAGES } });
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
-afterAll(async () => {
-  await browser?.close();
-});
 
 async function logIn(page: Page): Promise<void> {
   await page.goto(`${h.url}/`);
@@ -28,7 +20,7 @@ async function logIn(page: Page): Promise<void> {
 
 describe('the HTML logout form in real Chromium', () => {
   it('logs out: 303 back to the app, the session record and cookie gone', async () => {
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     await logIn(page);
     const posted = page.waitForRequest((r) => r.url() === `${h.url}/auth/logout`);
     const answered = page.waitForResponse((r) => r.url() === `${h.url}/auth/logout`);
@@ -46,7 +38,7 @@ describe('the HTML logout form in real Chromium', () => {
   }, 30_000);
 
   it("keeps the gateway's pages from sending their address to other sites", async () => {
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     const res = await page.goto(`${h.url}/`);
     expect(res?.headers()['referrer-policy']).toBe('same-origin');
     await page.close();
@@ -56,7 +48,7 @@ describe('the HTML logout form in real Chromium', () => {
     // Another origin (another port is another origin) hosts a form aimed at the gateway.
     const attacker = await startHarness();
     try {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       await logIn(page);
       await page.route(`${attacker.url}/evil`, (route) =>
         route.fulfill({
@@ -80,7 +72,7 @@ describe('the HTML logout form with IDP_LOGOUT=true in real Chromium', () => {
   const idp = useHarness({ env: { STATIC_DIR: DEMO_PAGES, IDP_LOGOUT: 'true' } });
 
   it("follows the 303 to Genesys's logout page: the CSP's form-action allows it", async () => {
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     const blocked: string[] = [];
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());

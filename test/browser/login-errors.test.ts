@@ -1,22 +1,14 @@
 import path from 'node:path';
-import type { Browser, Page, Response } from 'playwright-core';
+import type { Page, Response } from 'playwright-core';
 import { useHarness } from '../support/gateway-harness';
-import { launchChromium } from '../support/chromium';
+import { useChromium } from '../support/chromium';
 
 // Whether a failed login is a page or problem+json depends on the headers a browser sends with a
 // navigation (Sec-Fetch-Mode, Accept), and the localhost-for-127.0.0.1 mix-up on which name the
 // browser keeps cookies under: only a real browser decides either.
 const DEMO_PAGES = path.resolve(__dirname, '../../demo/public');
 
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 /** The first answer of a navigation that may have been redirected. */
 async function firstHopOf(
@@ -37,7 +29,7 @@ describe('login failures in real Chromium', () => {
   let page: Page;
 
   beforeEach(async () => {
-    page = await browser.newPage();
+    page = await browser().newPage();
   });
 
   afterEach(async () => {

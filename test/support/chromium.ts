@@ -88,3 +88,21 @@ export async function launchBlockingThirdPartyCookies(): Promise<BlockingProfile
     },
   };
 }
+
+/**
+ * A Chromium for the tests of the enclosing block (or file), launched before them all and closed
+ * after: `const browser = useChromium();`, then `browser().newPage()`.
+ */
+export function useChromium(extraArgs: string[] = []): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium(extraArgs);
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (browser === undefined) throw new Error('useChromium: read before its hook launched it');
+    return browser;
+  };
+}
