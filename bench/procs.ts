@@ -67,13 +67,45 @@ export function killAllNow(): void {
   }
 }
 
-/** A free loopback port (a gateway's public origin must be known before it starts). */
+/**
+ * A free loopback port: the gateway's public origin must be known before it listens. It is
+ * drawn below the kernel's ephemeral range, not with listen(0): a port from that range can be
+ * taken, between this probe and the real listen, by any outgoing connection of a parallel test
+ * worker (CI saw EADDRINUSE so). Below the range only another probe can take it.
+ */
 export async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const [low] = ephemeralRange();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canListen(port)) return port;
+  }
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = fs
+      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && low > 11_000) return [low, high];
+  } catch {
+    // Not Linux: fall back to IANA's dynamic range.
+  }
+  return [49_152, 65_535];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** Resolves with the first stdout line of `child` parsed as JSON (`{"port":N}` of our servers). */

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { freePort } from '../../bench/procs';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../config/load-config';
 import type { Config } from '../../config/types';
@@ -20,14 +20,7 @@ export const TEST_CLIENT_ID = 'tokens-bff-test-client';
 export const TEST_CLIENT_SECRET = 'test-client-secret-value';
 export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdef-0123';
 
-/** A free loopback port: the gateway's public origin must be known before it listens. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 export interface Harness {
   readonly emulator: GenesysEmulator;

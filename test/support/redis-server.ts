@@ -1,4 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { freePort } from './gateway-harness';
 
 /** A real redis-server on 127.0.0.1 that a test owns: it can crash it, freeze it and bring it back. */
@@ -28,7 +31,11 @@ export interface RedisServerOptions {
   readonly args?: readonly string[];
   /** Serve TLS only, on the port, with these PEM files (support/redis-tls.ts makes them). */
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
-  /** Working folder (cluster state files); a test that passes one removes it. */
+  /**
+   * Working folder (cluster state files); a test that passes one removes it. Without one the
+   * server gets its own temporary folder, removed on stop: a replica writes the primary's
+   * snapshot to dump.rdb there even with `--save ""`, and must not write it into the checkout.
+   */
   readonly dir?: string;
 }
 
@@ -46,7 +53,7 @@ export function assertInstalled(
   }
 }
 
-function serverArgs(port: number, options: RedisServerOptions): string[] {
+function serverArgs(port: number, dir: string, options: RedisServerOptions): string[] {
   const listen = options.tls
     ? [
         '--port',
@@ -68,12 +75,13 @@ function serverArgs(port: number, options: RedisServerOptions): string[] {
     ...listen,
     '--bind',
     '127.0.0.1',
-    // No persistence: each start is an empty Redis, and nothing is written to the working tree.
+    // No persistence: each start is an empty Redis.
     '--save',
     '',
     '--appendonly',
     'no',
-    ...(options.dir ? ['--dir', options.dir] : []),
+    '--dir',
+    dir,
     ...(options.args ?? []),
   ];
 }
@@ -124,8 +132,10 @@ export function exited(child: ChildProcess): Promise<void> {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   assertInstalled();
   const port = await freePort();
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'redis-'));
   const start = (): Promise<ChildProcess> =>
-    launch(serverArgs(port, options), `redis-server on port ${port}`);
+    launch(serverArgs(port, dir, options), `redis-server on port ${port}`);
   let child: ChildProcess | undefined = await start();
 
   async function end(signal: NodeJS.Signals): Promise<void> {
@@ -153,6 +163,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
-    stop: () => end('SIGTERM'),
+    async stop() {
+      await end('SIGTERM');
+      if (ownsDir) fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
