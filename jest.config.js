@@ -8,6 +8,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }],
   },
+  setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
   // Integration tests bind real ports and may start real servers; keep them bounded.
   testTimeout: 20000,
   maxWorkers: 2,
