@@ -415,7 +415,9 @@ export function createBff(options: BffOptions = {}): Bff {
 
   function lead(): void {
     if (closed) return;
-    setStatus({ leader: true });
+    // `connected` was the old leader's stream, which a closed tab never reports closed: this
+    // tab's own stream is not open until its EventSource says so.
+    setStatus({ leader: true, connected: false });
     startStream();
   }
 

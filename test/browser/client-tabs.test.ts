@@ -127,6 +127,12 @@ describe('the client module in real Chromium: one stream for every tab', () => {
     const next = await waitForOneOpenStream(rest);
     expect(rest).toContain(next);
     expect(streams.opened).toBe(2);
+    // The new leader said "connected" only once its own stream had opened, not on taking the lead
+    // while the closed tab's stream was still the last one it had heard of.
+    const changes = (await seenBy(next, 'stream')).map((s) => s.data);
+    const tookLead = changes.findIndex((d) => d.leader === true);
+    expect(changes[tookLead]).toEqual({ leader: true, connected: false });
+    expect(changes.slice(tookLead + 1)).toContainEqual({ leader: true, connected: true });
 
     await revokeFromElsewhere();
     for (const page of rest) {
