@@ -4,6 +4,7 @@ import { describeRedisStoreContract, connectRedisStore } from './support/redis-c
 import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './support/redis-sentinel';
 import { makeTlsFiles, type TlsFiles } from './support/redis-tls';
 import { mainServes } from './support/redis-main';
+import { replicated } from './support/redis-replication';
 
 // Sentinel over TLS (REDIS_TLS=true): the primary, its replica and three redis-sentinel processes
 // speak only TLS, with a CA made in the test; the store reaches the Sentinels and the primary they
@@ -61,7 +62,7 @@ it('follows a failover over TLS: a session written before it is read from the pr
   try {
     const cookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000) };
     await store.setSession('before-failover', { cookie });
-    expect(await admin.call('WAIT', '1', '2000')).toBe(1);
+    await replicated(admin);
     await setup.primary.kill();
     const deadline = Date.now() + 20_000;
     let read: unknown = null;

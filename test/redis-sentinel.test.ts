@@ -5,6 +5,7 @@ import { describeRedisStoreContract } from './support/redis-contract';
 import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './support/redis-sentinel';
 import { mainServes } from './support/redis-main';
 import { startRedisReplica } from './support/replica-helpers';
+import { replicated } from './support/redis-replication';
 
 // A primary, a replica and three redis-sentinel processes on loopback (support/redis-sentinel.ts).
 let setup: SentinelSetup;
@@ -65,7 +66,7 @@ describe('a primary failover while the gateway serves traffic', () => {
     const before = await agent.get('/session', { csrf: true });
     expect(before.status).toBe(200);
     // The session is on the replica before the primary goes: a failover keeps what was replicated.
-    expect(await admin.call('WAIT', '1', '2000')).toBe(1);
+    await replicated(admin);
 
     const answers: { at: number; status: number; type: string | null }[] = [];
     const killedAt = Date.now();
