@@ -67,16 +67,19 @@ export function killAllNow(): void {
   }
 }
 
+const FIRST_PORT = 10_100;
+
 /**
  * A free loopback port: the gateway's public origin must be known before it listens. It is
  * drawn below the kernel's ephemeral range, not with listen(0): a port from that range can be
  * taken, between this probe and the real listen, by any outgoing connection of a parallel test
- * worker (CI saw EADDRINUSE so). Below the range only another probe can take it.
+ * worker (CI saw EADDRINUSE so). Below the range only another probe can take it. The draw starts
+ * above 10080, the highest of the ports fetch() and browsers refuse ("bad port").
  */
 export async function freePort(): Promise<number> {
   const [low] = ephemeralRange();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const port = FIRST_PORT + Math.floor(Math.random() * (low - FIRST_PORT));
     if (await canListen(port)) return port;
   }
   const server = net.createServer();
@@ -93,7 +96,7 @@ function ephemeralRange(): [number, number] {
       .trim()
       .split(/\s+/)
       .map(Number);
-    if (low !== undefined && high !== undefined && low > 11_000) return [low, high];
+    if (low !== undefined && high !== undefined && low > FIRST_PORT + 1000) return [low, high];
   } catch {
     // Not Linux: fall back to IANA's dynamic range.
   }
