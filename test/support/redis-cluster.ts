@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Redis, { Cluster } from 'ioredis';
 import type { RedisEndpoint } from '../../config/types';
+import { freePort } from './gateway-harness';
 import { startRedisServer, type RedisServer } from './redis-server';
 
 /** A Redis Cluster of three primaries (each with a replica, if asked) on 127.0.0.1, owned by one test file. */
@@ -51,6 +52,10 @@ export async function startRedisCluster(
             'yes',
             '--cluster-config-file',
             'nodes.conf',
+            // A bus port of its own: the default, the port + 10000, is nobody's to take and may
+            // be in use (a test run saw "Failed listening on port … (cluster)").
+            '--cluster-port',
+            String(await freePort()),
             ...(options.replicas ? ['--cluster-node-timeout', '1000'] : []),
           ],
         }),
