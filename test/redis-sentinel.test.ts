@@ -1,9 +1,10 @@
+import net from 'node:net';
 import Redis from 'ioredis';
 import { AGENT_USER, startEmulator, type GenesysEmulator } from '../emulator/genesys-emulator';
 import type { Harness } from './support/gateway-harness';
 import { describeRedisStoreContract } from './support/redis-contract';
 import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './support/redis-sentinel';
-import { mainServes } from './support/redis-main';
+import { mainRun, mainServes } from './support/redis-main';
 import { startRedisReplica } from './support/replica-helpers';
 import { replicated } from './support/redis-replication';
 
@@ -44,6 +45,34 @@ it('node dist/server/main.js with REDIS_SENTINELS listens, is ready, stops clean
     REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
   };
   expect(await mainServes(env)).toEqual([0, '']);
+});
+
+it('a listed Sentinel that resets every connection: main serves, and nothing raw reaches stderr', async () => {
+  // A Sentinel host going bad (or a middlebox in front of it) resets connections. ioredis
+  // writes the errors of a connection nobody listens on with console.error, outside the JSON
+  // logs, and its failover detector holds one connection to each Sentinel.
+  const resetter = net.createServer((socket) => socket.resetAndDestroy());
+  await new Promise<void>((resolve) => resetter.listen(0, '127.0.0.1', resolve));
+  const bad = (resetter.address() as net.AddressInfo).port;
+  try {
+    const env = {
+      REDIS_SENTINELS: [
+        ...setup.sentinels.map((s) => `${s.host}:${s.port}`),
+        `127.0.0.1:${bad}`,
+      ].join(','),
+      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+    };
+    const run = await mainRun(env, 500);
+    expect([run.code, run.err]).toEqual([0, '']);
+    // Said once, in the JSON logs, naming the Sentinel.
+    const warnings = run.out
+      .split('\n')
+      .filter((line) => line.includes('a Sentinel connection failed'))
+      .map((line) => JSON.parse(line) as { sentinel?: string; level?: number | string });
+    expect(warnings.map((w) => w.sentinel)).toEqual([`127.0.0.1:${bad}`]);
+  } finally {
+    await new Promise((resolve) => resetter.close(resolve));
+  }
 });
 
 // Runs last in this file: it kills the primary the contract above used.

@@ -23,13 +23,18 @@ export async function mainFailure(
   }
 }
 
+/** What main wrote and how it ended, run by `mainRun`. */
+export interface MainRun {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
 /**
- * Starts main, waits until it listens and /readyz answers 200, then stops it with SIGTERM;
- * resolves with its exit code and stderr. Proves the configuration reaches the store as main wires it.
+ * Starts main, waits until it listens and /readyz answers 200 (and then `runMs` more), then stops
+ * it with SIGTERM; resolves with its exit code, stdout (the JSON logs) and stderr.
  */
-export async function mainServes(
-  redisEnv: Record<string, string>,
-): Promise<[number | null, string]> {
+export async function mainRun(redisEnv: Record<string, string>, runMs = 0): Promise<MainRun> {
   const { child, io, port } = await startMain(redisEnv);
   try {
     await waitFor(() => io.out().includes('"msg":"listening"') || child.exitCode !== null, 10_000);
@@ -38,10 +43,23 @@ export async function mainServes(
       () => 0,
     );
     if (ready !== 200) throw new Error(`/readyz answered ${ready}: ${io.err()}`);
+    await new Promise((resolve) => setTimeout(resolve, runMs));
     const exited = exitOf(child);
     child.kill('SIGTERM');
-    return [await exited, io.err()];
+    const code = await exited;
+    return { code, out: io.out(), err: io.err() };
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+/**
+ * `mainRun` resolving with its exit code and stderr only. Proves the configuration reaches the
+ * store as main wires it.
+ */
+export async function mainServes(
+  redisEnv: Record<string, string>,
+): Promise<[number | null, string]> {
+  const { code, err } = await mainRun(redisEnv);
+  return [code, err];
 }

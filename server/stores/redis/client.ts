@@ -7,10 +7,18 @@ export type RedisClient = Redis | Cluster;
 /** Decides the wait before reconnect attempt `attempt`, or null to stop trying. */
 export type RetryStrategy = (attempt: number) => number | null;
 
+/** What a connection to one Sentinel went through (`sentinel` is its host:port). */
+export interface SentinelEvents {
+  error(sentinel: string, err: unknown): void;
+  ready(sentinel: string): void;
+}
+
 /** What every topology shares: fail fast, never replay, reconnect by `retry`. */
 interface ClientBehaviour {
   connectTimeoutMs: number;
   retry: RetryStrategy;
+  /** Told of the connections ioredis keeps to the Sentinels on its own. */
+  sentinelEvents?: SentinelEvents;
 }
 
 // Fail fast (docs/contract.md#upstream-and-store-failures): a command sent while Redis is away
@@ -62,7 +70,7 @@ export function createRedisClient(
   };
   const tls = tlsOptions(settings.tls, settings.tlsCa);
   if (settings.sentinels !== undefined) {
-    return new Redis({
+    const client = new Redis({
       ...common,
       ...credentials,
       tls,
@@ -75,6 +83,8 @@ export function createRedisClient(
       // decided rather than at the next failed reconnect to the old primary.
       failoverDetector: true,
     });
+    if (behaviour.sentinelEvents) listenToSentinels(client, behaviour.sentinelEvents);
+    return client;
   }
   const cluster: ClusterOptions = {
     lazyConnect: true,
@@ -94,6 +104,37 @@ export function createRedisClient(
     (settings.clusterNodes ?? []).map(({ host, port }) => ({ host, port })),
     cluster,
   );
+}
+
+/** A second connection like `client` (a subscriber), its Sentinel connections listened to too. */
+export function duplicateRedisClient(client: RedisClient, events?: SentinelEvents): RedisClient {
+  if (client instanceof Cluster) return client.duplicate();
+  const copy = client.duplicate();
+  if (events && client.options.sentinels) listenToSentinels(copy, events);
+  return copy;
+}
+
+/**
+ * ioredis's failover detector keeps a connection to each Sentinel and listens for errors on none
+ * of them, so ioredis writes each of their errors raw to stderr ("[ioredis] Unhandled error
+ * event"), outside the JSON logs: a Sentinel that resets connections wrote a line a minute, and
+ * one cut mid-TLS-handshake at shutdown wrote three. The connector's (private) factory of those
+ * connections is wrapped to listen on each. redis-sentinel.test.ts fails should an ioredis upgrade
+ * rename it.
+ */
+function listenToSentinels(client: Redis, events: SentinelEvents): void {
+  type Factory = (endpoint: { host?: string; port?: number }, ...rest: unknown[]) => Redis;
+  const connector = (client as unknown as { connector?: { connectToSentinel?: Factory } })
+    .connector;
+  const factory = connector?.connectToSentinel;
+  if (connector === undefined || typeof factory !== 'function') return;
+  connector.connectToSentinel = function (this: unknown, endpoint, ...rest) {
+    const sentinel = factory.call(this, endpoint, ...rest);
+    const name = `${endpoint.host ?? 'localhost'}:${endpoint.port ?? 26379}`;
+    sentinel.on('error', (err: unknown) => events.error(name, err));
+    sentinel.on('ready', () => events.ready(name));
+    return sentinel;
+  };
 }
 
 /** Names the Redis in messages and logs ("Redis at redis://host:6379"), never with its credentials. */

@@ -4,7 +4,13 @@ import { withTimeout } from '../../core/timeout';
 import { StoreUnavailableError, toStoreUnavailable } from '../errors';
 import type { StoreLogger } from '../options';
 import { Cluster } from 'ioredis';
-import { createRedisClient, describeRedis, type RedisClient } from './client';
+import {
+  createRedisClient,
+  describeRedis,
+  duplicateRedisClient,
+  type RedisClient,
+  type SentinelEvents,
+} from './client';
 import type { Script } from './scripts';
 
 /** How the store reaches Redis: one of `url`, `sentinels` or `clusterNodes` (config/types.ts). */
@@ -40,6 +46,7 @@ export class RedisConnection {
   private readonly commandTimeoutMs: number;
   private readonly startupTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
+  private readonly sentinelEvents: SentinelEvents;
   private connectStartedAt = 0;
   private lastError: unknown;
   private everReady = false;
@@ -53,9 +60,11 @@ export class RedisConnection {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 1000;
     this.startupTimeoutMs = options.startupTimeoutMs ?? 5000;
     this.maxReconnectDelayMs = options.maxReconnectDelayMs ?? 2000;
+    this.sentinelEvents = this.watchSentinels();
     this.client = createRedisClient(options, {
       connectTimeoutMs: Math.max(this.commandTimeoutMs, 1000),
       retry: (attempt) => this.reconnectDelay(attempt),
+      sentinelEvents: this.sentinelEvents,
     });
     // ioredis emits 'error' on every failed attempt; unhandled, it would end the process.
     this.client.on('error', (err: unknown) => {
@@ -155,8 +164,7 @@ export class RedisConnection {
     if (this.closed) throw new StoreUnavailableError('session store is closed');
     if (!this.subscriber) {
       // A subscribed connection takes no other command, so the subscriber is a copy of its own.
-      const subscriber: RedisClient =
-        this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate();
+      const subscriber = duplicateRedisClient(this.client, this.sentinelEvents);
       let lastError: unknown;
       subscriber.on('error', (err: unknown) => {
         lastError = err;
@@ -198,6 +206,33 @@ export class RedisConnection {
     }
     // Down or reconnecting: stop the reconnect loop instead of waiting for Redis.
     this.client.disconnect();
+  }
+
+  /**
+   * One warning when a Sentinel connection fails, and one when that Sentinel answers again: the
+   * failover notices it sends are missed meanwhile (failover is then found at the next reconnect).
+   * Not one per attempt, since the attempts repeat for as long as the Sentinel is away. Errors
+   * after close() are the shutdown's own.
+   */
+  private watchSentinels(): SentinelEvents {
+    const failing = new Set<string>();
+    return {
+      error: (sentinel, err) => {
+        if (this.closed || failing.has(sentinel)) return;
+        failing.add(sentinel);
+        this.logger.warn(
+          { err, sentinel, redis: this.target },
+          'session store: a Sentinel connection failed; retrying',
+        );
+      },
+      ready: (sentinel) => {
+        if (!failing.delete(sentinel)) return;
+        this.logger.warn(
+          { sentinel, redis: this.target },
+          'session store: Sentinel reachable again',
+        );
+      },
+    };
   }
 
   private reconnectDelay(attempt: number): number | null {
