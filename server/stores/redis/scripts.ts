@@ -132,3 +132,13 @@ if v and string.match(v, ':(.*)$') == ARGV[1] then
 end
 return 0
 `);
+
+/**
+ * KEYS channel (the channel's own name, as a key); ARGV message. PUBLISH through a script only to
+ * name a key: a Cluster client sends a keyless PUBLISH to any node, and messages that entered
+ * the Cluster at different nodes reached subscribers out of order. Routed by the key, every
+ * message of the channel enters at the same node, and a node forwards in order.
+ */
+export const PUBLISH = script(`
+return redis.call('PUBLISH', KEYS[1], ARGV[1])
+`);

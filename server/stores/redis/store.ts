@@ -14,6 +14,7 @@ import {
   DESTROY_SESSION,
   END_USER_SESSIONS,
   LOCK,
+  PUBLISH,
   type Script,
   SET_SESSION,
   SWEEP_EXPIRING,
@@ -47,7 +48,7 @@ export class RedisSessionStore implements SessionStore {
   /** Session events between the replicas, over Redis pub/sub. */
   readonly broadcast: Broadcast = {
     publish: async (message) => {
-      await this.redis.call(['PUBLISH', this.keys.channel, message]);
+      await this.redis.eval(PUBLISH, [this.keys.channel], [message]);
     },
     subscribe: (listener) => this.redis.subscribe(this.keys.channel, listener),
   };
