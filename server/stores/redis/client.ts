@@ -117,10 +117,9 @@ export function duplicateRedisClient(client: RedisClient, events?: SentinelEvent
 /**
  * ioredis's failover detector keeps a connection to each Sentinel and listens for errors on none
  * of them, so ioredis writes each of their errors raw to stderr ("[ioredis] Unhandled error
- * event"), outside the JSON logs: a Sentinel that resets connections wrote a line a minute, and
- * one cut mid-TLS-handshake at shutdown wrote three. The connector's (private) factory of those
- * connections is wrapped to listen on each. redis-sentinel.test.ts fails should an ioredis upgrade
- * rename it.
+ * event"), outside the JSON logs: a Sentinel that resets connections made main print such lines,
+ * and so did a Sentinel TLS test run once. The connector's (private) factory of those connections
+ * is wrapped to listen on each. redis-sentinel.test.ts fails should an ioredis upgrade rename it.
  */
 function listenToSentinels(client: Redis, events: SentinelEvents): void {
   type Factory = (endpoint: { host?: string; port?: number }, ...rest: unknown[]) => Redis;
