@@ -3,8 +3,8 @@ import type Redis from 'ioredis';
 /**
  * Resolves once every replica of `primary` has acknowledged all it has written so far. WAIT
  * does not do this from a test's own client: it waits only for that client's writes, and one
- * that wrote nothing returns at once, before the gateway's writes have replicated (a test run saw a
- * failover test lose its session so). Replicas acknowledge about once a second.
+ * that wrote nothing returns at once, before the gateway's writes have replicated (a test run
+ * saw a failover test lose its session so). Replicas acknowledge about once a second.
  */
 export async function replicated(primary: Redis, replicas = 1, timeoutMs = 5000): Promise<void> {
   const offsetOf = (info: string): number =>
