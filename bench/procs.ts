@@ -77,7 +77,7 @@ const FIRST_PORT = 10_100;
  * above 10080, the highest of the ports fetch() and browsers refuse ("bad port").
  */
 export async function freePort(): Promise<number> {
-  const [low] = ephemeralRange();
+  const low = ephemeralLow();
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = FIRST_PORT + Math.floor(Math.random() * (low - FIRST_PORT));
     if (await canListen(port)) return port;
@@ -89,18 +89,17 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function ephemeralRange(): [number, number] {
+/** The first port of the kernel's ephemeral range. */
+function ephemeralLow(): number {
   try {
-    const [low, high] = fs
-      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    if (low !== undefined && high !== undefined && low > FIRST_PORT + 1000) return [low, high];
+    const low = Number(
+      fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    if (low > FIRST_PORT + 1000) return low;
   } catch {
     // Not Linux: fall back to IANA's dynamic range.
   }
-  return [49_152, 65_535];
+  return 49_152;
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -109,6 +108,14 @@ function canListen(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * `redis-server` arguments for a throwaway Redis: loopback only, nothing persisted, and its
+ * working folder `dir` (a replica writes the primary's snapshot there even so).
+ */
+export function throwawayRedisArgs(dir: string): string[] {
+  return ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
 }
 
 /** Resolves with the first stdout line of `child` parsed as JSON (`{"port":N}` of our servers). */

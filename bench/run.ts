@@ -22,6 +22,7 @@ import {
   start,
   stop,
   stopAll,
+  throwawayRedisArgs,
   waitFor200,
 } from './procs';
 import { report, type CaseSummary, type WindowFigures } from './report';
@@ -177,20 +178,7 @@ async function startRedis(dir: string): Promise<{ child: ChildProcess; port: num
   const port = await freePort();
   const child = start(
     'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--databases',
-      '16',
-    ],
+    ['--port', String(port), ...throwawayRedisArgs(dir), '--databases', '16'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const deadline = Date.now() + 10_000;

@@ -7,6 +7,7 @@ import { SENTINEL_MASTER, startSentinelSetup, type SentinelSetup } from './suppo
 import { mainRun, mainServes } from './support/redis-main';
 import { startRedisReplica } from './support/replica-helpers';
 import { replicated } from './support/redis-replication';
+import { untilServedAgain } from './support/failover-traffic';
 
 // A primary, a replica and three redis-sentinel processes on loopback (support/redis-sentinel.ts).
 let setup: SentinelSetup;
@@ -29,6 +30,14 @@ afterAll(async () => {
   await setup?.stop();
 });
 
+/** main's environment for the test's Sentinels, and `more` host:port entries after them. */
+function sentinelEnv(more: string[] = []): Record<string, string> {
+  return {
+    REDIS_SENTINELS: [...setup.sentinels.map((s) => `${s.host}:${s.port}`), ...more].join(','),
+    REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+  };
+}
+
 function sentinelTarget() {
   return { sentinels: setup.sentinels, sentinelMaster: SENTINEL_MASTER };
 }
@@ -40,11 +49,7 @@ describeRedisStoreContract(
 );
 
 it('node dist/server/main.js with REDIS_SENTINELS listens, is ready, stops cleanly', async () => {
-  const env = {
-    REDIS_SENTINELS: setup.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
-    REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
-  };
-  expect(await mainServes(env)).toEqual([0, '']);
+  expect(await mainServes(sentinelEnv())).toEqual([0, '']);
 });
 
 it('a listed Sentinel that resets every connection: main serves, and nothing raw reaches stderr', async () => {
@@ -55,14 +60,7 @@ it('a listed Sentinel that resets every connection: main serves, and nothing raw
   await new Promise<void>((resolve) => resetter.listen(0, '127.0.0.1', resolve));
   const bad = (resetter.address() as net.AddressInfo).port;
   try {
-    const env = {
-      REDIS_SENTINELS: [
-        ...setup.sentinels.map((s) => `${s.host}:${s.port}`),
-        `127.0.0.1:${bad}`,
-      ].join(','),
-      REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
-    };
-    const run = await mainRun(env, 500);
+    const run = await mainRun(sentinelEnv([`127.0.0.1:${bad}`]), 500);
     expect([run.code, run.err]).toEqual([0, '']);
     // Said once, in the JSON logs, naming the Sentinel.
     const warnings = run.out
@@ -100,21 +98,12 @@ describe('a primary failover while the gateway serves traffic', () => {
     const answers: { at: number; status: number; type: string | null }[] = [];
     const killedAt = Date.now();
     await setup.primary.kill();
-    let recoveredAt: number | undefined;
-    let okInARow = 0;
     // Traffic on the session made before the kill, until 5 answers in a row are 200 again.
-    while (okInARow < 5 && Date.now() - killedAt < 30_000) {
+    const recoveredAt = await untilServedAgain(async () => {
       const res = await agent.get('/session', { csrf: true });
       answers.push({ at: Date.now(), status: res.status, type: res.headers.get('content-type') });
-      if (res.status === 200) {
-        okInARow += 1;
-        recoveredAt ??= Date.now();
-      } else {
-        okInARow = 0;
-        recoveredAt = undefined;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return res.status === 200;
+    }, 5);
 
     const failures = answers.filter((a) => a.status !== 200);
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([200, 503]));

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { throwawayRedisArgs } from '../../bench/procs';
 import { freePort } from './gateway-harness';
 
 /** A real redis-server on 127.0.0.1 that a test owns: it can crash it, freeze it and bring it back. */
@@ -71,19 +72,8 @@ function serverArgs(port: number, dir: string, options: RedisServerOptions): str
         'no',
       ]
     : ['--port', String(port)];
-  return [
-    ...listen,
-    '--bind',
-    '127.0.0.1',
-    // No persistence: each start is an empty Redis.
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    ...(options.args ?? []),
-  ];
+  // No persistence: each start is an empty Redis.
+  return [...listen, ...throwawayRedisArgs(dir), ...(options.args ?? [])];
 }
 
 /**
