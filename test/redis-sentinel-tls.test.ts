@@ -56,6 +56,20 @@ it('node dist/server/main.js with REDIS_SENTINELS, REDIS_TLS and REDIS_TLS_CA_FI
   expect(await mainServes(env)).toEqual([0, '']);
 });
 
+/**
+ * What a failed failover test prints: the reads' last errors, the keys the promoted replica
+ * holds, and the primary the Sentinels name. It tells a failover that never came, a lost key and
+ * a store that did not follow apart (the last was an ioredis race: redis-sentinel-switch.test.ts).
+ */
+async function whyUnread(seen: string[]): Promise<unknown> {
+  const replica = new Redis(setup.replica.port, '127.0.0.1', {
+    maxRetriesPerRequest: 1,
+    tls: { ca: [fs.readFileSync(tls.ca)] },
+  });
+  const keys = await replica.keys('sentinel-tls-failover:*').finally(() => replica.disconnect());
+  return { seen: seen.slice(-3), keys, primary: await setup.currentPrimary() };
+}
+
 // Runs last in this file: it kills the primary the tests above used.
 it('follows a failover over TLS: a session written before it is read from the promoted replica', async () => {
   const store = await connectRedisStore({ ...target(), keyPrefix: 'sentinel-tls-failover:' });
@@ -64,13 +78,19 @@ it('follows a failover over TLS: a session written before it is read from the pr
     await store.setSession('before-failover', { cookie });
     await replicated(admin);
     await setup.primary.kill();
-    const deadline = Date.now() + 20_000;
+    const killedAt = Date.now();
+    const deadline = killedAt + 20_000;
     let read: unknown = null;
+    // What the failed reads heard, for the failure message.
+    const seen: string[] = [];
     while (read === null && Date.now() < deadline) {
-      read = await store.getSession('before-failover').catch(() => null);
+      read = await store.getSession('before-failover').catch((err: Error) => {
+        seen.push(`${Date.now() - killedAt} ms: ${err.message}`);
+        return null;
+      });
       if (read === null) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(read).not.toBeNull();
+    expect(read === null ? await whyUnread(seen) : 'read').toBe('read');
     expect((await setup.currentPrimary()).port).toBe(setup.replica.port);
   } finally {
     await store.close();

@@ -52,6 +52,8 @@ export class RedisConnection {
   private everReady = false;
   private down = false;
   private closed = false;
+  /** Pending restarts of clients that ioredis ended by itself (restartWhenEnded). */
+  private readonly restarts = new Set<NodeJS.Timeout>();
 
   /** Builds the connection; nothing is connected until `connect()`. */
   constructor(options: RedisConnectionOptions, logger: StoreLogger) {
@@ -85,6 +87,7 @@ export class RedisConnection {
       this.down = false;
       this.everReady = true;
     });
+    this.restartWhenEnded(this.client);
   }
 
   /**
@@ -175,6 +178,7 @@ export class RedisConnection {
       subscriber.on('message', (from: string, message: string) => {
         for (const l of this.listeners.get(from) ?? []) l(message);
       });
+      this.restartWhenEnded(subscriber);
       this.subscriber = subscriber;
       await withTimeout(
         untilReady(subscriber, () => lastError),
@@ -192,10 +196,46 @@ export class RedisConnection {
     await withTimeout(subscribed.subscribe(channel), this.startupTimeoutMs, () => this.timedOut());
   }
 
+  /**
+   * ioredis can end a Sentinel client for good on its own: a failover notice (+switch-master)
+   * that arrives while the client is already reconnecting makes the connector drop that attempt
+   * ("Connection is closed.") and the client ends instead of retrying, so the store stayed
+   * unavailable with the promoted replica up and ready (seen in the Sentinel TLS failover test;
+   * ioredis 6.0.0, SentinelConnector.connect checks `connecting`, which the detector's
+   * disconnect clears). A client that was ready once and ends although nobody closed it is
+   * started again, after the usual reconnect delay; it subscribes again as after a reconnect.
+   * A Cluster retries by itself and only ends when told to.
+   */
+  private restartWhenEnded(client: RedisClient): void {
+    if (client instanceof Cluster) return;
+    let wasReady = false;
+    let attempt = 0;
+    client.on('ready', () => {
+      wasReady = true;
+      attempt = 0;
+    });
+    client.on('end', () => {
+      if (this.closed || !wasReady) return;
+      attempt += 1;
+      const timer = setTimeout(
+        () => {
+          this.restarts.delete(timer);
+          if (this.closed || client.status !== 'end') return;
+          // A failed start ends the client again, and so comes back here for the next attempt.
+          client.connect().catch(() => undefined);
+        },
+        this.reconnectDelay(attempt) ?? 0,
+      );
+      this.restarts.add(timer);
+    });
+  }
+
   /** Quits (or, while Redis is away, drops) the connection; later commands fail. */
   async close(): Promise<void> {
     if (this.closed && this.client.status === 'end') return;
     this.closed = true;
+    for (const timer of this.restarts) clearTimeout(timer);
+    this.restarts.clear();
     this.subscriber?.disconnect();
     try {
       if (this.client.status === 'ready') {
