@@ -16,7 +16,9 @@ let sentinel: ScriptedSentinel;
 let store: RedisSessionStore;
 
 beforeEach(async () => {
-  primary = await startRedisServer();
+  // Redis waits 5 s by default before it sends a new replica its first copy, for more replicas
+  // to join: under load that outlasted replicated()'s wait.
+  primary = await startRedisServer({ args: ['--repl-diskless-sync-delay', '0'] });
   replica = await startRedisServer({
     args: ['--replicaof', '127.0.0.1', String(primary.port)],
   });
@@ -52,7 +54,7 @@ it('a +switch-master that arrives during a reconnect: the store comes back on th
   await store.broadcast.subscribe((m) => heard.push(m));
   const admin = new Redis(primary.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
   try {
-    await replicated(admin);
+    await replicated(admin, 1, 15_000);
   } finally {
     admin.disconnect();
   }
