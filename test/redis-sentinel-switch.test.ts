@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
-import { RedisSessionStore } from '../server/stores/redis/store';
+import type { RedisSessionStore } from '../server/stores/redis/store';
+import { connectRedisStore } from './support/redis-contract';
 import { startRedisServer, type RedisServer } from './support/redis-server';
 import { replicated } from './support/redis-replication';
 import { startScriptedSentinel, type ScriptedSentinel } from './support/scripted-sentinel';
@@ -23,12 +24,11 @@ beforeEach(async () => {
     args: ['--replicaof', '127.0.0.1', String(primary.port)],
   });
   sentinel = await startScriptedSentinel({ host: '127.0.0.1', port: primary.port });
-  store = new RedisSessionStore({
+  store = await connectRedisStore({
     sentinels: [sentinel.endpoint],
     sentinelMaster: MASTER,
     keyPrefix: 'switch:',
   });
-  await store.connect();
 }, 30_000);
 
 afterEach(async () => {
